@@ -1,0 +1,211 @@
+"""Reading input files: cheap probing on the coordinator, page rendering on workers."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from PIL import Image
+
+from ocr_ray.exceptions import (
+    CorruptImageError,
+    CorruptPdfError,
+    DecompressionBombError,
+    EmptyFileError,
+    EncryptedPdfError,
+    ErrorCode,
+    FileError,
+    UnsupportedFormatError,
+)
+
+Kind = Literal["image", "pdf"]
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
+PDF_SUFFIXES = frozenset({".pdf"})
+SUPPORTED_SUFFIXES = IMAGE_SUFFIXES | PDF_SUFFIXES
+# Only TIFF is a document of pages; GIF and WebP frames are animation, so page 1 is read.
+_MULTIPAGE_FORMATS = {"TIFF"}
+_HASH_CHUNK = 1024 * 1024
+
+# We enforce our own pixel cap with a clear error; Pillow's would fire at an unrelated size.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the coordinator learns about a file before any OCR is scheduled."""
+
+    path: str
+    size: int
+    sha256: str
+    kind: Kind
+    page_count: int
+    max_page_pixels: int
+
+
+def probe_file(path: str, *, dpi: int, max_pixels: int) -> Probe:
+    """Hash and identify a file, raising a ``FileError`` for anything we cannot read."""
+    with _translate_os_errors(path):
+        size, digest, head = _hash_file(path)
+    if size == 0:
+        raise EmptyFileError(f"{path}: the file is empty (0 bytes)")
+    kind: Kind = "pdf" if head.startswith(b"%PDF-") else "image"
+    with _translate_os_errors(path), open_document(path, kind, dpi=dpi) as doc:
+        pixels = doc.max_page_pixels()
+    if pixels > max_pixels:
+        raise DecompressionBombError(
+            f"{path}: a page has {pixels:,} pixels, over the limit of {max_pixels:,} "
+            "(raise OCR_RAY_MAX_IMAGE_PIXELS or --max-pixels if the file is trusted)"
+        )
+    return Probe(path, size, digest, kind, doc.page_count, pixels)
+
+
+def _hash_file(path: str) -> tuple[int, str, bytes]:
+    digest = hashlib.sha256()
+    size, head = 0, b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            if not head:
+                head = chunk[:8]
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest(), head
+
+
+@contextlib.contextmanager
+def _translate_os_errors(path: str) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise FileError(f"{path}: the file disappeared", code=ErrorCode.file_not_found) from exc
+    except PermissionError as exc:
+        raise FileError(
+            f"{path}: permission denied (the OCR workers' user cannot read it)",
+            code=ErrorCode.permission_denied,
+        ) from exc
+    except IsADirectoryError as exc:
+        raise UnsupportedFormatError(f"{path}: is a directory") from exc
+
+
+class Document:
+    """Pages of one input, opened on the process that renders them."""
+
+    page_count: int
+
+    def max_page_pixels(self) -> int:
+        """The largest page's pixel count at the rendering resolution."""
+        raise NotImplementedError
+
+    def page_image(self, index: int) -> Image.Image:
+        """Page ``index`` (0-based) as an image ready for OCR."""
+        raise NotImplementedError
+
+    def text_layer(self, index: int) -> str:
+        """Text already embedded in page ``index``, if the format has any."""
+        return ""
+
+    def close(self) -> None:
+        """Release the file."""
+
+
+class _ImageDocument(Document):
+    def __init__(self, path: str) -> None:
+        try:
+            self._image = Image.open(path)
+        except Image.UnidentifiedImageError as exc:
+            raise UnsupportedFormatError(
+                f"{path}: not a readable image or PDF (its content does not match any "
+                "supported format, whatever its name says)"
+            ) from exc
+        self._path = path
+        multipage = self._image.format in _MULTIPAGE_FORMATS
+        self.page_count = getattr(self._image, "n_frames", 1) if multipage else 1
+
+    def max_page_pixels(self) -> int:
+        largest = 0
+        for index in range(self.page_count):
+            self._image.seek(index)
+            largest = max(largest, self._image.width * self._image.height)
+        return largest
+
+    def page_image(self, index: int) -> Image.Image:
+        try:
+            self._image.seek(index)
+            self._image.load()
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise CorruptImageError(f"{self._path}: page {index + 1} cannot be decoded: {exc}") from exc
+        return _ocr_ready(self._image)
+
+    def close(self) -> None:
+        self._image.close()
+
+
+class _PdfDocument(Document):
+    def __init__(self, path: str, dpi: int) -> None:
+        import pypdfium2 as pdfium
+
+        self._path, self._scale = path, dpi / 72.0
+        try:
+            self._pdf = pdfium.PdfDocument(path)
+        except pdfium.PdfiumError as exc:
+            if getattr(exc, "err_code", None) == pdfium.raw.FPDF_ERR_PASSWORD:
+                raise EncryptedPdfError(
+                    f"{path}: the PDF is password-protected; decrypt it first (qpdf --decrypt)"
+                ) from exc
+            raise CorruptPdfError(f"{path}: the PDF cannot be parsed: {exc}") from exc
+        self.page_count = len(self._pdf)
+        if self.page_count == 0:
+            raise CorruptPdfError(f"{path}: the PDF has no pages")
+
+    def max_page_pixels(self) -> int:
+        sizes = (self._pdf.get_page_size(i) for i in range(self.page_count))
+        return max(int(w * self._scale) * int(h * self._scale) for w, h in sizes)
+
+    def page_image(self, index: int) -> Image.Image:
+        page = self._pdf[index]
+        try:
+            return page.render(scale=self._scale, grayscale=True).to_pil()
+        except Exception as exc:  # pdfium reports damage as generic errors
+            raise CorruptPdfError(f"{self._path}: page {index + 1} cannot be rendered: {exc}") from exc
+        finally:
+            page.close()
+
+    def text_layer(self, index: int) -> str:
+        page = self._pdf[index]
+        try:
+            textpage = page.get_textpage()
+            text = str(textpage.get_text_bounded())
+            textpage.close()
+            return text
+        finally:
+            page.close()
+
+    def close(self) -> None:
+        self._pdf.close()
+
+
+@contextlib.contextmanager
+def open_document(path: str, kind: Kind, *, dpi: int) -> Iterator[Document]:
+    """Open a file for page access; closed on exit."""
+    doc: Document = _PdfDocument(path, dpi) if kind == "pdf" else _ImageDocument(path)
+    try:
+        yield doc
+    finally:
+        doc.close()
+
+
+def _ocr_ready(image: Image.Image) -> Image.Image:
+    """Convert modes Tesseract cannot take (palette, alpha, CMYK, 16-bit) to RGB or L."""
+    if image.mode in ("1", "L", "RGB"):
+        return image.copy()
+    if image.mode in ("I;16", "I", "F"):
+        return image.convert("L")
+    return image.convert("RGB")
+
+
+def has_supported_suffix(path: str) -> bool:
+    """Whether the file's name marks it as an input we read."""
+    return os.path.splitext(path)[1].lower() in SUPPORTED_SUFFIXES

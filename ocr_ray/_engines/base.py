@@ -1,0 +1,72 @@
+"""The small interface every OCR provider implements."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from PIL import Image
+
+from ocr_ray.exceptions import UnknownLanguageError
+
+LANGUAGE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,31}$")
+
+
+@dataclass(frozen=True)
+class PageText:
+    """What an engine read on one page."""
+
+    text: str
+    confidence: float | None
+
+
+class Engine(ABC):
+    """A loaded engine, kept for the life of a worker process."""
+
+    name: str
+    version: str
+
+    @abstractmethod
+    def recognize(self, image: Image.Image) -> PageText:
+        """Read one page image."""
+
+
+class Provider(ABC):
+    """A factory for engines plus what the scheduler needs to know about them."""
+
+    name: ClassVar[str]
+    #: Bytes of worker memory per page pixel while recognising (image, binarised copies).
+    bytes_per_pixel: ClassVar[float] = 12.0
+    #: Memory the loaded engine itself needs.
+    base_memory_bytes: ClassVar[int] = 200 * 1024 * 1024
+
+    @abstractmethod
+    def available_languages(self) -> set[str]:
+        """Language codes this provider can load on this machine."""
+
+    @abstractmethod
+    def load(self, languages: tuple[str, ...]) -> Engine:
+        """Load an engine for these languages (called once per worker process)."""
+
+    def validate_languages(self, languages: list[str]) -> list[str]:
+        """Return the languages if all are installed, else raise a usage error."""
+        if not languages:
+            raise UnknownLanguageError("at least one language is required")
+        bad = [lang for lang in languages if not LANGUAGE_PATTERN.match(lang)]
+        if bad:
+            raise UnknownLanguageError(f"invalid language name(s): {', '.join(map(repr, bad))}")
+        installed = self.available_languages()
+        missing = [lang for lang in languages if lang not in installed]
+        if missing:
+            raise UnknownLanguageError(
+                f"{self.name}: language(s) not installed: {', '.join(missing)}; "
+                f"installed: {', '.join(sorted(installed)) or 'none'}"
+            )
+        return list(languages)
+
+    def resources(self, pixels: int) -> dict[str, Any]:
+        """Ray resource hints for one task over pages of at most ``pixels`` pixels."""
+        memory = self.base_memory_bytes + int(pixels * self.bytes_per_pixel)
+        return {"num_cpus": 1, "memory": memory}

@@ -1,0 +1,102 @@
+"""Writing a job's records as JSON Lines, JSON, CSV, text, a summary and a ZIP of them all."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from ocr_ray.exceptions import UsageError
+from ocr_ray.models import FileRecord, JobSummary
+from ocr_ray.store import Store
+
+FORMATS = ("jsonl", "json", "csv", "txt", "zip")
+CSV_COLUMNS = (
+    "path", "status", "error_code", "error_message", "pages", "characters", "confidence",
+    "languages", "engine", "engine_version", "duration_s", "attempts", "node", "sha256",
+    "size_bytes", "duplicate_of", "text",
+)
+
+
+def parse_formats(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Validate a comma list (or iterable) of export formats."""
+    if value is None:
+        return FORMATS
+    items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value)]
+    unknown = sorted(set(items) - set(FORMATS) - {""})
+    if unknown:
+        raise UsageError(f"unknown format(s): {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    return tuple(f for f in FORMATS if f in items)
+
+
+def export_job(
+    store: Store, *, job_id: str, summary: JobSummary, out_dir: Path, formats: Iterable[str]
+) -> dict[str, Path]:
+    """Write the requested formats plus ``summary.json`` into ``out_dir``; return their paths."""
+    wanted = set(parse_formats(list(formats)))
+    # The ZIP holds every format, so asking for it writes them all.
+    files = [f for f in FORMATS if f != "zip" and (f in wanted or "zip" in wanted)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {"summary": out_dir / "summary.json"}
+    written["summary"].write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    for fmt in files:
+        path = out_dir / f"results.{fmt}"
+        _WRITERS[fmt](store.iter_records(job_id=job_id), path)
+        written[fmt] = path
+    if "zip" in wanted:
+        written["zip"] = _write_zip(out_dir / "results.zip", list(written.values()))
+    return written
+
+
+def _write_jsonl(records: Iterable[FileRecord], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write(record.model_dump_json() + "\n")
+
+
+def _write_json(records: Iterable[FileRecord], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        out.write("[")
+        for index, record in enumerate(records):
+            out.write(",\n" if index else "\n")
+            out.write(record.model_dump_json())
+        out.write("\n]\n")
+
+
+def _write_csv(records: Iterable[FileRecord], path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for r in records:
+            writer.writerow([
+                r.path, r.status.value, r.error.code if r.error else "",
+                r.error.message if r.error else "", len(r.pages), len(r.text),
+                "" if r.confidence is None else f"{r.confidence:.2f}", "+".join(r.languages),
+                r.engine or "", r.engine_version or "", f"{r.duration_s:.3f}", r.attempts,
+                r.node or "", r.sha256 or "", r.size_bytes or "", r.duplicate_of or "", r.text,
+            ])
+
+
+def _write_txt(records: Iterable[FileRecord], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for r in records:
+            note = f" [{r.status.value}: {r.error.code}: {r.error.message}]" if r.error else ""
+            out.write(f"===== {r.path}{note} =====\n{r.text.rstrip()}\n\n")
+
+
+def _write_zip(path: Path, members: list[Path]) -> Path:
+    # Member names are ours (results.*, summary.json), never taken from input paths.
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for member in members:
+            archive.write(member, arcname=member.name)
+    return path
+
+
+_WRITERS = {"jsonl": _write_jsonl, "json": _write_json, "csv": _write_csv, "txt": _write_txt}
+
+
+def dumps_summary(summary: JobSummary) -> str:
+    """The summary as pretty JSON."""
+    return json.dumps(summary.model_dump(mode="json"), indent=2)

@@ -1,0 +1,259 @@
+"""The public job handle: submit, follow, cancel, export."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from ocr_ray._coordinator import Coordinator
+from ocr_ray._engines import get_provider
+from ocr_ray._export import FORMATS, export_job
+from ocr_ray._ray_init import connect
+from ocr_ray._scan import check_inputs
+from ocr_ray.exceptions import JobNotFoundError, UsageError
+from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus, JobSummary, Progress
+from ocr_ray.settings import get_settings
+from ocr_ray.store import JobRow, Store, open_store
+
+_POLL_S = 0.5
+
+
+class Job:
+    """A bulk OCR job. Cheap to create; all state lives in the store."""
+
+    def __init__(self, job_id: str, store: Store, runner: _Runner | None = None) -> None:
+        self.id = job_id
+        self._store = store
+        self._runner = runner
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, status={self._row().status.value!r})"
+
+    def _row(self) -> JobRow:
+        row = self._store.get_job(self.id)
+        if row is None:
+            raise JobNotFoundError(f"no job {self.id!r} in the store")
+        return row
+
+    @property
+    def params(self) -> JobParams:
+        """What the job was asked to do."""
+        return self._row().params
+
+    def progress(self) -> Progress:
+        """Current counts, rate and ETA."""
+        return progress_of(self._row())
+
+    def summary(self) -> JobSummary:
+        """Totals as written to ``summary.json``."""
+        return summary_of(self._row(), self._store.failures_by_code(job_id=self.id))
+
+    def results(self, status: FileStatus | str | None = None) -> Iterator[FileRecord]:
+        """Final per-file records in scan order, optionally of one status."""
+        wanted = FileStatus(status) if status else None
+        return self._store.iter_records(job_id=self.id, status=wanted)
+
+    def cancel(self) -> bool:
+        """Ask the job to stop; unread files are recorded as skipped. False if already over."""
+        return self._store.request_cancel(job_id=self.id)
+
+    def stop(self) -> None:
+        """Stop this process's coordinator, leaving the job resumable (Ctrl-C in the CLI)."""
+        if self._runner:
+            self._runner.coordinator.stop()
+            self._runner.thread.join()
+
+    def wait(self, timeout: float | None = None, progress: bool = True) -> JobSummary:
+        """Block until the job finishes; shows a tqdm bar (terminal or notebook) if asked."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = _ProgressBar(self.id) if progress else None
+        try:
+            while True:
+                current = self.progress()
+                if bar:
+                    bar.update(current)
+                if self._finished(current):
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"job {self.id} still {current.status.value} after {timeout} s")
+                time.sleep(_POLL_S)
+        finally:
+            if bar:
+                bar.close()
+        if self._runner and self._runner.error:
+            raise self._runner.error
+        return self.summary()
+
+    def _finished(self, current: Progress) -> bool:
+        if self._runner is not None:
+            return not self._runner.thread.is_alive()
+        return current.status.finished or current.status is JobStatus.interrupted
+
+    def export(self, out_dir: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
+        """Write result files (and ``summary.json``) into ``out_dir``."""
+        return export_job(
+            self._store, job_id=self.id, summary=self.summary(), out_dir=Path(out_dir),
+            formats=formats,
+        )
+
+
+class _Runner:
+    """A coordinator running on a thread of this process."""
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.coordinator = coordinator
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run, daemon=True, name=f"ocr-ray-{coordinator.job_id}"
+        )
+
+    def _run(self) -> None:
+        try:
+            self.coordinator.run()
+        except BaseException as exc:  # surfaced by Job.wait()
+            self.error = exc
+
+
+def submit(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    languages: Sequence[str] = ("eng",),
+    provider: str = "tesseract",
+    recursive: bool = True,
+    address: str | None = None,
+    dpi: int | None = None,
+    skip_text: bool = False,
+    timeout_per_file: float | None = None,
+    max_image_pixels: int | None = None,
+    cache: bool = False,
+    job_id: str | None = None,
+    store: str | None = None,
+) -> Job:
+    """Start OCR of files and folders and return at once.
+
+    Example:
+        >>> job = ocr_ray.submit("scans/", languages=["eng", "deu"])
+        >>> job.wait()
+        >>> job.export("out/")
+
+    ``address=None`` starts or joins a local Ray; ``"auto"`` or ``"ray://host:10001"``
+    uses a cluster. Reusing an existing ``job_id`` resumes that job with its own settings.
+    """
+    opened = open_store(store)
+    if job_id and opened.get_job(job_id):
+        return resume(job_id, address=address, store=store)
+    settings = get_settings()
+    chosen = get_provider(provider)
+    params = JobParams(
+        paths=check_inputs([str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]),
+        languages=chosen.validate_languages(list(languages)),
+        provider=provider,
+        recursive=recursive,
+        dpi=dpi or settings.dpi,
+        skip_text=skip_text,
+        timeout_per_file_s=timeout_per_file or settings.timeout_per_file_s,
+        max_image_pixels=max_image_pixels or settings.max_image_pixels,
+        cache=cache,
+    )
+    job_id = job_id or new_job_id()
+    opened.create_job(job_id=job_id, params=params)
+    return _start(job_id, opened, params, address)
+
+
+def resume(job_id: str, *, address: str | None = None, store: str | None = None) -> Job:
+    """Continue a job that was interrupted, skipping every file already finished."""
+    opened = open_store(store)
+    row = opened.get_job(job_id)
+    if row is None:
+        raise JobNotFoundError(f"no job {job_id!r} to resume")
+    if row.status is JobStatus.completed:
+        return Job(job_id, opened)
+    check_inputs(row.params.paths)
+    get_provider(row.params.provider).validate_languages(row.params.languages)
+    return _start(job_id, opened, row.params, address)
+
+
+def get_job(job_id: str, *, store: str | None = None) -> Job:
+    """Re-attach to a job by id (to follow, export or cancel it)."""
+    opened = open_store(store)
+    if opened.get_job(job_id) is None:
+        raise JobNotFoundError(f"no job {job_id!r} in the store")
+    return Job(job_id, opened)
+
+
+def list_jobs(*, limit: int = 50, offset: int = 0, store: str | None = None) -> list[Progress]:
+    """Progress of recent jobs, newest first."""
+    return [progress_of(row) for row in open_store(store).list_jobs(limit=limit, offset=offset)]
+
+
+def new_job_id() -> str:
+    """A sortable, unique job id."""
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def _start(job_id: str, store: Store, params: JobParams, address: str | None) -> Job:
+    if not params.paths:
+        raise UsageError("a job needs at least one input path")
+    connect(address)
+    runner = _Runner(Coordinator(store=store, job_id=job_id, params=params, settings=get_settings()))
+    runner.thread.start()
+    return Job(job_id, store, runner)
+
+
+def progress_of(row: JobRow) -> Progress:
+    """Progress figures from a stored job row."""
+    scanned = row.expected_total if row.scan_complete and row.expected_total is not None else None
+    total = scanned if scanned is not None else max(row.total, row.expected_total or 0)
+    done = row.done
+    rate, eta = 0.0, None
+    if row.status is JobStatus.running and row.started_at:
+        elapsed = max(time.time() - row.started_at, 1e-6)
+        rate = (done - row.done_at_start) / elapsed
+        eta = (total - done) / rate if rate > 0 and scanned is not None else None
+    return Progress(
+        job_id=row.id, status=row.status, current=done, total=total,
+        total_known=scanned is not None,
+        percentage=round(100.0 * done / total, 2) if total else (100.0 if row.status.finished else 0.0),
+        succeeded=row.succeeded, failed=row.failed, skipped=row.skipped, pages=row.pages,
+        rate=round(rate, 3), eta_s=None if eta is None else round(eta, 1),
+    )
+
+
+def summary_of(row: JobRow, failures: dict[str, int]) -> JobSummary:
+    """The job's summary figures."""
+    elapsed = row.elapsed_prior_s
+    if row.started_at and not row.finished_at:
+        elapsed += time.time() - row.started_at
+    return JobSummary(
+        job_id=row.id, status=row.status, total_files=row.done, succeeded=row.succeeded,
+        failed=row.failed, skipped=row.skipped, pages=row.pages,
+        total_characters=row.characters,
+        average_confidence=(
+            round(row.confidence_sum / row.confidence_count, 2) if row.confidence_count else None
+        ),
+        languages=row.params.languages, provider=row.params.provider,
+        elapsed_s=round(elapsed, 3),
+        pages_per_second=round(row.pages / elapsed, 3) if elapsed > 0 else 0.0,
+        failures_by_code=failures,
+    )
+
+
+class _ProgressBar:
+    """A tqdm.auto bar fed from Progress snapshots (works in terminals and notebooks)."""
+
+    def __init__(self, job_id: str) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=0, desc=job_id, unit="file", dynamic_ncols=True)
+
+    def update(self, current: Progress) -> None:
+        self._bar.total = current.total
+        self._bar.n = current.current
+        self._bar.set_postfix(ok=current.succeeded, failed=current.failed, pages=current.pages, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()

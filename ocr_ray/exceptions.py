@@ -1,0 +1,115 @@
+"""One exception tree with stable exit codes and stable per-file error codes."""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the ``ocr-ray`` command; stable across releases."""
+
+    ok = 0
+    files_failed = 1
+    usage = 2
+    internal = 3
+    cancelled = 4
+    interrupted = 130
+
+
+class ErrorCode(str, Enum):
+    """Why one file failed or was skipped; stored as a plain string in every record."""
+
+    empty_file = "empty_file"
+    unsupported_format = "unsupported_format"
+    unsupported_extension = "unsupported_extension"
+    corrupt_image = "corrupt_image"
+    decompression_bomb = "decompression_bomb"
+    encrypted_pdf = "encrypted_pdf"
+    corrupt_pdf = "corrupt_pdf"
+    permission_denied = "permission_denied"
+    file_not_found = "file_not_found"
+    timeout = "timeout"
+    engine_error = "engine_error"
+    worker_lost = "worker_lost"
+    cancelled = "cancelled"
+
+
+class OcrRayError(Exception):
+    """Base of every error ocr_ray raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.internal
+
+
+class UsageError(OcrRayError):
+    """The request itself is wrong; nothing was processed."""
+
+    exit_code = ExitCode.usage
+
+
+class InputNotFoundError(UsageError):
+    """An input path given by the user does not exist."""
+
+
+class UnknownLanguageError(UsageError):
+    """A language has no installed model for the chosen provider."""
+
+
+class UnknownProviderError(UsageError):
+    """The provider name is not registered."""
+
+
+class JobNotFoundError(UsageError):
+    """No job with that id is in the store."""
+
+
+class FileError(OcrRayError):
+    """One file could not be processed; recorded as a failed file, never raised to the user."""
+
+    code: ErrorCode = ErrorCode.engine_error
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class EmptyFileError(FileError):
+    """A zero-byte file."""
+
+    code = ErrorCode.empty_file
+
+
+class UnsupportedFormatError(FileError):
+    """The content is not an image or PDF we can read, whatever its name says."""
+
+    code = ErrorCode.unsupported_format
+
+
+class CorruptImageError(FileError):
+    """An image that starts well but cannot be decoded (truncated, damaged)."""
+
+    code = ErrorCode.corrupt_image
+
+
+class DecompressionBombError(FileError):
+    """A page with more pixels than ``OCR_RAY_MAX_IMAGE_PIXELS`` allows."""
+
+    code = ErrorCode.decompression_bomb
+
+
+class EncryptedPdfError(FileError):
+    """A password-protected PDF."""
+
+    code = ErrorCode.encrypted_pdf
+
+
+class CorruptPdfError(FileError):
+    """A PDF that cannot be parsed."""
+
+    code = ErrorCode.corrupt_pdf
+
+
+class OcrTimeoutError(FileError):
+    """The engine took longer than the per-file timeout."""
+
+    code = ErrorCode.timeout

@@ -1,0 +1,120 @@
+"""The records a job produces: per page, per file, and for the whole job."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+
+class FileStatus(str, Enum):
+    """Final state of one input file."""
+
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class JobStatus(str, Enum):
+    """Lifecycle of a job."""
+
+    queued = "queued"
+    running = "running"
+    completed = "completed"
+    cancelling = "cancelling"
+    cancelled = "cancelled"
+    interrupted = "interrupted"
+    failed = "failed"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job will make no more progress without a resume."""
+        return self in (JobStatus.completed, JobStatus.cancelled, JobStatus.failed)
+
+
+class ErrorInfo(BaseModel):
+    """Why a file failed or was skipped."""
+
+    code: str
+    message: str
+
+
+class PageResult(BaseModel):
+    """Text of one page."""
+
+    number: int  # 1-based
+    text: str
+    confidence: float | None = None  # mean word confidence, 0-100
+    source: str = "ocr"  # "ocr" or "text-layer"
+
+
+class FileRecord(BaseModel):
+    """Everything known about one input file; one per file per job."""
+
+    path: str
+    status: FileStatus
+    sha256: str | None = None
+    size_bytes: int | None = None
+    pages: list[PageResult] = Field(default_factory=list)
+    text: str = ""
+    confidence: float | None = None
+    languages: list[str] = Field(default_factory=list)
+    engine: str | None = None
+    engine_version: str | None = None
+    duration_s: float = 0.0
+    attempts: int = 0
+    node: str | None = None
+    node_id: str | None = None
+    duplicate_of: str | None = None
+    error: ErrorInfo | None = None
+
+
+class JobParams(BaseModel):
+    """What a job was asked to do; stored so that a resume repeats it exactly."""
+
+    paths: list[str]
+    languages: list[str] = Field(default_factory=lambda: ["eng"])
+    provider: str = "tesseract"
+    recursive: bool = True
+    dpi: int = 300
+    skip_text: bool = False
+    timeout_per_file_s: float = 600.0
+    max_image_pixels: int = 150_000_000
+    cache: bool = False
+
+
+class Progress(BaseModel):
+    """A job's progress as the API and ``Job.progress()`` report it."""
+
+    job_id: str
+    status: JobStatus
+    current: int
+    total: int
+    total_known: bool
+    percentage: float
+    succeeded: int
+    failed: int
+    skipped: int
+    pages: int
+    rate: float  # files per second in the current run
+    eta_s: float | None
+
+
+class JobSummary(BaseModel):
+    """The figures written to ``summary.json``."""
+
+    job_id: str
+    status: JobStatus
+    total_files: int
+    succeeded: int
+    failed: int
+    skipped: int
+    pages: int
+    total_characters: int
+    average_confidence: float | None
+    languages: list[str]
+    provider: str
+    elapsed_s: float
+    pages_per_second: float
+    failures_by_code: dict[str, int]

@@ -1,0 +1,82 @@
+"""Every operator setting in one place, read from ``OCR_RAY_*`` environment variables."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEBIAN_TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
+
+
+class Settings(BaseSettings):
+    """Configuration for the library, the CLI, the API and the cluster tools.
+
+    Each field is read from the environment variable ``OCR_RAY_<NAME>``; units are
+    part of the name (``_S`` seconds, ``_BYTES`` bytes).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="OCR_RAY_", extra="ignore")
+
+    # Where state lives.
+    home: Path = Field(default_factory=lambda: Path.home() / ".ocr_ray")
+    store_url: str = ""  # empty: sqlite:///<home>/jobs.db; mongodb://... for the cluster
+
+    # OCR defaults.
+    tessdata_prefix: str = ""  # empty: $TESSDATA_PREFIX, then Debian's tessdata
+    dpi: int = Field(default=300, ge=50, le=1200)
+    max_image_pixels: int = Field(default=150_000_000, gt=0)
+    timeout_per_file_s: float = Field(default=600.0, gt=0)
+    pages_per_task: int = Field(default=4, ge=1)
+    extra_providers: str = ""  # "name=module:attr,..." operator-registered providers
+
+    # Execution.
+    max_in_flight: int = Field(default=0, ge=0)  # 0: twice the cluster's CPUs
+    max_retries: int = Field(default=3, ge=0)
+    write_batch_size: int = Field(default=64, ge=1)
+    write_interval_s: float = Field(default=1.0, gt=0)
+    probe_threads: int = Field(default=4, ge=1)
+    include_dashboard: bool = True
+
+    # API (serve/).
+    api_token: str = ""
+    api_token_file: str = ""
+    input_roots: str = ""  # colon-separated folders that API jobs may read
+    upload_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    output_root: str = ""  # empty: <home>/outputs
+
+    # Cluster (cluster/).
+    files_per_worker: int = Field(default=200, ge=1)
+    max_replicas: int = Field(default=8, ge=0)
+    autoscale: bool = False
+    stack_name: str = "ocr"
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store URL, defaulting to SQLite under ``home``."""
+        return self.store_url or f"sqlite:///{self.home / 'jobs.db'}"
+
+    @property
+    def resolved_tessdata(self) -> str:
+        """The tessdata folder Tesseract should read its language models from."""
+        import os
+
+        return self.tessdata_prefix or os.environ.get("TESSDATA_PREFIX") or DEBIAN_TESSDATA
+
+    @property
+    def resolved_output_root(self) -> Path:
+        """Where the API writes job exports."""
+        return Path(self.output_root) if self.output_root else self.home / "outputs"
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,93 @@
+"""The job store interface: what the coordinator, the CLI and the API need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus
+
+
+@dataclass
+class JobRow:
+    """A job's stored state and counters."""
+
+    id: str
+    params: JobParams
+    status: JobStatus
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    total: int
+    expected_total: int | None
+    scan_complete: bool
+    succeeded: int
+    failed: int
+    skipped: int
+    pages: int
+    characters: int
+    confidence_sum: float
+    confidence_count: int
+    done_at_start: int
+    elapsed_prior_s: float
+    error: str | None
+
+    @property
+    def done(self) -> int:
+        """Files with a final record."""
+        return self.succeeded + self.failed + self.skipped
+
+
+class Store(Protocol):
+    """Persistent job state. Only the coordinator writes file results."""
+
+    def create_job(self, *, job_id: str, params: JobParams) -> None:
+        """Record a new job in the queued state."""
+
+    def get_job(self, job_id: str) -> JobRow | None:
+        """The job, or None."""
+
+    def list_jobs(self, *, limit: int = 50, offset: int = 0) -> list[JobRow]:
+        """Jobs, newest first."""
+
+    def count_jobs(self) -> int:
+        """How many jobs exist."""
+
+    def start_run(self, *, job_id: str) -> None:
+        """Mark the job running (again, on resume) and reset its run clock."""
+
+    def finish_run(self, *, job_id: str, status: JobStatus, error: str | None = None) -> None:
+        """Mark the end of a run with its final status."""
+
+    def add_files(self, *, job_id: str, items: list[tuple[int, str]]) -> set[str]:
+        """Register (seq, path) pairs as pending; return those already finished."""
+
+    def complete_files(self, *, job_id: str, records: list[FileRecord]) -> int:
+        """Store final records; a file already final is not counted again."""
+
+    def set_scan_total(self, *, job_id: str, total: int, complete: bool) -> None:
+        """Record how many input files the scan has found."""
+
+    def request_cancel(self, *, job_id: str) -> bool:
+        """Ask the job's coordinator to stop; False if the job is already finished."""
+
+    def cancel_requested(self, *, job_id: str) -> bool:
+        """Whether a cancel was asked for."""
+
+    def find_by_sha(self, *, job_id: str, sha256: str) -> FileRecord | None:
+        """A finished, successful record of this job with that content."""
+
+    def iter_records(
+        self, *, job_id: str, status: FileStatus | None = None
+    ) -> Iterator[FileRecord]:
+        """Final records in scan order."""
+
+    def failures_by_code(self, *, job_id: str) -> dict[str, int]:
+        """How many files failed with each error code."""
+
+    def cache_get(self, *, key: str) -> FileRecord | None:
+        """A cached record for identical content and options, across jobs."""
+
+    def cache_put(self, *, key: str, record: FileRecord) -> None:
+        """Remember a successful record for later jobs."""

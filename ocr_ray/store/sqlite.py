@@ -1,0 +1,268 @@
+"""SQLite store (WAL mode): the embedded default, written by one coordinator."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus
+from ocr_ray.store.base import JobRow
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    total INTEGER NOT NULL DEFAULT 0,
+    expected_total INTEGER,
+    scan_complete INTEGER NOT NULL DEFAULT 0,
+    succeeded INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    pages INTEGER NOT NULL DEFAULT 0,
+    characters INTEGER NOT NULL DEFAULT 0,
+    confidence_sum REAL NOT NULL DEFAULT 0,
+    confidence_count INTEGER NOT NULL DEFAULT 0,
+    done_at_start INTEGER NOT NULL DEFAULT 0,
+    elapsed_prior_s REAL NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS files (
+    job_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    sha256 TEXT,
+    error_code TEXT,
+    record TEXT,
+    PRIMARY KEY (job_id, path)
+);
+CREATE INDEX IF NOT EXISTS files_by_seq ON files (job_id, seq);
+CREATE INDEX IF NOT EXISTS files_by_sha ON files (job_id, sha256);
+CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, record TEXT NOT NULL, created_at REAL);
+"""
+_DONE = tuple(s.value for s in (FileStatus.succeeded, FileStatus.failed, FileStatus.skipped))
+
+
+def _dump(record: FileRecord) -> str:
+    # The full text is the pages joined, so it is not stored twice.
+    return record.model_dump_json(exclude={"text"})
+
+
+def _load(raw: str) -> FileRecord:
+    record = FileRecord.model_validate_json(raw)
+    record.text = "\f".join(page.text for page in record.pages)
+    return record
+
+
+class SqliteStore:
+    """Store backed by one SQLite file; safe for one writer plus many readers."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._db().executescript(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db())
+
+    # Jobs -----------------------------------------------------------------
+    def create_job(self, *, job_id: str, params: JobParams) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (id, params, status, created_at) VALUES (?, ?, ?, ?)",
+                (job_id, params.model_dump_json(), JobStatus.queued.value, time.time()),
+            )
+
+    def get_job(self, job_id: str) -> JobRow | None:
+        row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job_row(row) if row else None
+
+    def list_jobs(self, *, limit: int = 50, offset: int = 0) -> list[JobRow]:
+        rows = self._db().execute(
+            "SELECT * FROM jobs ORDER BY created_at DESC LIMIT ? OFFSET ?", (limit, offset)
+        )
+        return [_job_row(row) for row in rows]
+
+    def count_jobs(self) -> int:
+        return int(self._db().execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+
+    def start_run(self, *, job_id: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, finished_at = NULL, error = NULL,"
+                " done_at_start = succeeded + failed + skipped, cancel_requested = 0"
+                " WHERE id = ?",
+                (JobStatus.running.value, time.time(), job_id),
+            )
+
+    def finish_run(self, *, job_id: str, status: JobStatus, error: str | None = None) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, error = ?,"
+                " elapsed_prior_s = elapsed_prior_s + (? - COALESCE(started_at, ?))"
+                " WHERE id = ?",
+                (status.value, now, error, now, now, job_id),
+            )
+
+    def set_scan_total(self, *, job_id: str, total: int, complete: bool) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET expected_total = ?, scan_complete = ? WHERE id = ?",
+                (total, int(complete), job_id),
+            )
+
+    def request_cancel(self, *, job_id: str) -> bool:
+        finished = tuple(s.value for s in JobStatus if s.finished)
+        with self._tx() as db:
+            cursor = db.execute(
+                f"UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status NOT IN "
+                f"({','.join('?' * len(finished))})",
+                (job_id, *finished),
+            )
+            return cursor.rowcount == 1
+
+    def cancel_requested(self, *, job_id: str) -> bool:
+        row = self._db().execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
+        found = row.fetchone()
+        return bool(found and found[0])
+
+    # Files ----------------------------------------------------------------
+    def add_files(self, *, job_id: str, items: list[tuple[int, str]]) -> set[str]:
+        with self._tx() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO files (job_id, path, seq, status) VALUES (?, ?, ?, ?)",
+                [(job_id, path, seq, FileStatus.pending.value) for seq, path in items],
+            )
+            added = db.total_changes - before
+            db.execute("UPDATE jobs SET total = total + ? WHERE id = ?", (added, job_id))
+            marks = ",".join("?" * len(items))
+            rows = db.execute(
+                f"SELECT path FROM files WHERE job_id = ? AND path IN ({marks}) "
+                f"AND status != ?",
+                (job_id, *(path for _, path in items), FileStatus.pending.value),
+            )
+            return {row[0] for row in rows}
+
+    def complete_files(self, *, job_id: str, records: list[FileRecord]) -> int:
+        counts = dict.fromkeys(("succeeded", "failed", "skipped", "pages", "characters"), 0)
+        conf_sum, conf_n, newly = 0.0, 0, 0
+        with self._tx() as db:
+            for record in records:
+                cursor = db.execute(
+                    "UPDATE files SET status = ?, sha256 = ?, error_code = ?, record = ?"
+                    " WHERE job_id = ? AND path = ? AND status = ?",
+                    (
+                        record.status.value, record.sha256,
+                        record.error.code if record.error else None, _dump(record),
+                        job_id, record.path, FileStatus.pending.value,
+                    ),
+                )
+                if cursor.rowcount != 1:
+                    continue  # already final: a retry or duplicate delivery
+                newly += 1
+                counts[record.status.value] += 1
+                counts["pages"] += len(record.pages)
+                counts["characters"] += len(record.text)
+                if record.confidence is not None:
+                    conf_sum, conf_n = conf_sum + record.confidence, conf_n + 1
+            db.execute(
+                "UPDATE jobs SET succeeded = succeeded + ?, failed = failed + ?,"
+                " skipped = skipped + ?, pages = pages + ?, characters = characters + ?,"
+                " confidence_sum = confidence_sum + ?, confidence_count = confidence_count + ?"
+                " WHERE id = ?",
+                (
+                    counts["succeeded"], counts["failed"], counts["skipped"], counts["pages"],
+                    counts["characters"], conf_sum, conf_n, job_id,
+                ),
+            )
+        return newly
+
+    def find_by_sha(self, *, job_id: str, sha256: str) -> FileRecord | None:
+        row = self._db().execute(
+            "SELECT record FROM files WHERE job_id = ? AND sha256 = ? AND status = ? LIMIT 1",
+            (job_id, sha256, FileStatus.succeeded.value),
+        ).fetchone()
+        return _load(row[0]) if row else None
+
+    def iter_records(
+        self, *, job_id: str, status: FileStatus | None = None
+    ) -> Iterator[FileRecord]:
+        statuses = (status.value,) if status else _DONE
+        marks = ",".join("?" * len(statuses))
+        # A separate connection, so a long export never blocks the writer's cursor.
+        db = sqlite3.connect(self.path, timeout=60)
+        try:
+            rows = db.execute(
+                f"SELECT record FROM files WHERE job_id = ? AND status IN ({marks}) ORDER BY seq",
+                (job_id, *statuses),
+            )
+            for (raw,) in rows:
+                yield _load(raw)
+        finally:
+            db.close()
+
+    def failures_by_code(self, *, job_id: str) -> dict[str, int]:
+        rows = self._db().execute(
+            "SELECT error_code, COUNT(*) FROM files WHERE job_id = ? AND status = ?"
+            " GROUP BY error_code ORDER BY error_code",
+            (job_id, FileStatus.failed.value),
+        )
+        return {str(code): int(count) for code, count in rows}
+
+    # Cross-job cache --------------------------------------------------------
+    def cache_get(self, *, key: str) -> FileRecord | None:
+        row = self._db().execute("SELECT record FROM cache WHERE key = ?", (key,)).fetchone()
+        return _load(row[0]) if row else None
+
+    def cache_put(self, *, key: str, record: FileRecord) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cache (key, record, created_at) VALUES (?, ?, ?)",
+                (key, _dump(record), time.time()),
+            )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _job_row(row: sqlite3.Row) -> JobRow:
+    data = dict(row)
+    data.pop("cancel_requested")
+    data["params"] = JobParams.model_validate(json.loads(data["params"]))
+    data["status"] = JobStatus(data["status"])
+    data["scan_complete"] = bool(data["scan_complete"])
+    return JobRow(**data)
