@@ -1,0 +1,197 @@
+"""The ``ocr-ray`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ocr_ray._export import FORMATS, parse_formats
+from ocr_ray._job import Job, get_job, list_jobs, resume, submit
+from ocr_ray.exceptions import ExitCode, OcrRayError, UsageError
+from ocr_ray.models import JobStatus, JobSummary
+
+EPILOG = """\
+exit codes:
+  0    every file succeeded (or was skipped as not an image/PDF)
+  1    the job completed but some files failed (see results.csv / summary.json)
+  2    usage or input error: bad option, missing input folder, unknown language
+       or provider, unknown job id; nothing was processed
+  3    internal error
+  4    the job was cancelled
+  130  interrupted (Ctrl-C); continue with: ocr-ray run --resume JOB_ID --out DIR
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="ocr-ray", description="Distributed bulk OCR on Ray.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--store", help="job store URL (default: OCR_RAY_STORE_URL or SQLite)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_run(commands)
+    status = commands.add_parser("status", help="show a job's progress")
+    status.add_argument("job_id")
+    jobs = commands.add_parser("jobs", help="list recent jobs")
+    jobs.add_argument("--limit", type=int, default=20)
+    export = commands.add_parser("export", help="write a job's result files")
+    export.add_argument("job_id")
+    export.add_argument("--out", required=True, type=Path)
+    export.add_argument("--formats", default=",".join(FORMATS))
+    cancel = commands.add_parser("cancel", help="cancel a running job")
+    cancel.add_argument("job_id")
+    for register in _PLUGINS:
+        register(commands)
+    return parser
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run", help="OCR files and folders", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("paths", nargs="*", help="files and folders (not needed with --resume)")
+    run.add_argument("--out", required=True, type=Path, help="folder for results and summary")
+    run.add_argument("--lang", default="eng", help="languages joined by +, e.g. eng+deu")
+    run.add_argument("--provider", default="tesseract")
+    run.add_argument("--formats", default=",".join(FORMATS), help="comma list of " + ",".join(FORMATS))
+    run.add_argument("--address", help="Ray address: auto or ray://host:10001 (default: local)")
+    run.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted job")
+    run.add_argument("--job-id", help="id for a new job (re-running with it resumes)")
+    run.add_argument("--timeout-per-file", type=float, metavar="S", help="seconds per file or page range")
+    run.add_argument("--dpi", type=int, help="PDF rasterisation resolution (default 300)")
+    run.add_argument("--skip-text", action="store_true", help="use a PDF page's text layer if it has one")
+    run.add_argument("--max-pixels", type=int, help="refuse pages with more pixels than this")
+    run.add_argument("--cache", action="store_true", help="reuse results of identical files from earlier jobs")
+    run.add_argument("--no-recursive", dest="recursive", action="store_false")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """OCR the inputs, write the results, and return the exit code."""
+    formats = parse_formats(args.formats)
+    if args.resume:
+        job = resume(args.resume, address=args.address, store=args.store)
+    elif not args.paths:
+        raise UsageError("give at least one file or folder, or --resume JOB_ID")
+    else:
+        job = submit(
+            args.paths, languages=args.lang.split("+"), provider=args.provider,
+            recursive=args.recursive, address=args.address, dpi=args.dpi,
+            skip_text=args.skip_text, timeout_per_file=args.timeout_per_file,
+            max_image_pixels=args.max_pixels, cache=args.cache, job_id=args.job_id,
+            store=args.store,
+        )
+    print(f"job {job.id}", file=sys.stderr)
+    try:
+        summary = job.wait(progress=not args.quiet)
+    except KeyboardInterrupt:
+        job.stop()
+        print(f"\ninterrupted; continue with: ocr-ray run --resume {job.id} --out {args.out}", file=sys.stderr)
+        return ExitCode.interrupted
+    written = job.export(args.out, formats)
+    _print_summary(summary, written.get("zip") or written["summary"])
+    return _exit_code(summary)
+
+
+def _exit_code(summary: JobSummary) -> int:
+    if summary.status is JobStatus.cancelled:
+        return ExitCode.cancelled
+    if summary.status is JobStatus.interrupted:
+        return ExitCode.interrupted
+    if summary.status is not JobStatus.completed:
+        return ExitCode.internal
+    return ExitCode.files_failed if summary.failed else ExitCode.ok
+
+
+def _print_summary(summary: JobSummary, report: Path) -> None:
+    print(
+        f"{summary.status.value}: {summary.total_files} files, {summary.succeeded} succeeded, "
+        f"{summary.failed} failed, {summary.skipped} skipped; {summary.pages} pages, "
+        f"{summary.total_characters} characters in {summary.elapsed_s:.1f} s "
+        f"({summary.pages_per_second:.2f} pages/s), mean confidence "
+        f"{summary.average_confidence if summary.average_confidence is not None else '-'}"
+    )
+    for code, count in summary.failures_by_code.items():
+        print(f"  failed with {code}: {count}")
+    print(f"report: {report.parent / 'summary.json'}")
+    print(f"results: {report}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print a job's progress."""
+    progress = get_job(args.job_id, store=args.store).progress()
+    print(progress.model_dump_json(indent=2))
+    return ExitCode.ok
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """Print recent jobs, one per line."""
+    for p in list_jobs(limit=args.limit, store=args.store):
+        print(f"{p.job_id}  {p.status.value:<11} {p.current}/{p.total} files  "
+              f"{p.succeeded} ok  {p.failed} failed  {p.skipped} skipped  {p.pages} pages")
+    return ExitCode.ok
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a job's result files."""
+    job: Job = get_job(args.job_id, store=args.store)
+    written = job.export(args.out, parse_formats(args.formats))
+    for path in written.values():
+        print(path)
+    return ExitCode.ok
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Ask a job's coordinator to stop."""
+    if not get_job(args.job_id, store=args.store).cancel():
+        raise UsageError(f"job {args.job_id} is already finished")
+    print(f"cancel requested for {args.job_id}")
+    return ExitCode.ok
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run, "status": cmd_status, "jobs": cmd_jobs, "export": cmd_export,
+    "cancel": cmd_cancel,
+}
+# Subcommands contributed by serve/ and cluster/ register themselves here.
+_PLUGINS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ocr-ray`` script."""
+    _load_plugins()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(_COMMANDS[args.command](args))
+    except OcrRayError as exc:
+        print(f"ocr-ray: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+
+
+def register_command(
+    add: Callable[[argparse._SubParsersAction], None],
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> None:
+    """Let an optional component (serve, cluster) add a subcommand."""
+    _PLUGINS.append(add)
+    _COMMANDS[name] = handler
+
+
+def _load_plugins() -> None:
+    import importlib
+
+    for module in ("serve.cli", "cluster.cli"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # the optional component is not installed
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Fault-injection providers (registered through OCR_RAY_EXTRA_PROVIDERS in conftest).
+
+They wrap real Tesseract and misbehave only on pages of a marked width, so one job can
+mix good files with a hang or a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from ocr_ray._engines.base import Engine, PageText
+from ocr_ray._engines.tesseract import TesseractProvider
+
+HANG_WIDTH = 777  # pages this wide hang forever
+CRASH_WIDTH = 778  # pages this wide kill their worker process on the first attempt
+
+
+class _Wrapped(Engine):
+    def __init__(self, inner: Engine) -> None:
+        self._inner, self.name, self.version = inner, f"{inner.name}+fault", inner.version
+
+    def recognize(self, image: Image.Image) -> PageText:
+        if image.width == HANG_WIDTH:
+            while True:
+                time.sleep(1)
+        if image.width == CRASH_WIDTH:
+            marker = Path(os.environ["OCR_RAY_TEST_CRASH_DIR"]) / hashlib.sha1(image.tobytes()).hexdigest()
+            if not marker.exists():
+                marker.touch()
+                os._exit(1)
+        return self._inner.recognize(image)
+
+
+class FaultyProvider(TesseractProvider):
+    """Tesseract that hangs or crashes on marked pages."""
+
+    name = "faulty"
+
+    def load(self, languages: tuple[str, ...]) -> Engine:
+        return _Wrapped(super().load(languages))
