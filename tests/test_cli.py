@@ -1,0 +1,91 @@
+"""The ocr-ray command: outputs, record counts and exit codes, run as a real process."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+from tests.conftest import PAGES, REPO
+
+OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
+
+
+def run_cli(*args: str, store: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [OCR_RAY, "--store", store, *args], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
+
+
+def test_run_writes_every_format_and_exits_0(tmp_path: Path, store_url: str, sample_dir: Path) -> None:
+    out = tmp_path / "out"
+    done = run_cli("run", str(sample_dir), "--out", str(out), "--quiet", store=store_url)
+    assert done.returncode == 0, done.stderr
+    assert "3 succeeded, 0 failed" in done.stdout and str(out / "summary.json") in done.stdout
+    names = {"results.jsonl", "results.json", "results.csv", "results.txt", "summary.json", "results.zip"}
+    assert {p.name for p in out.iterdir()} == names
+    jsonl = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [Path(r["path"]).name for r in jsonl] == ["c015.tif", "d027.tif", "phototest.tif"]
+    assert json.loads((out / "results.json").read_text()) == jsonl
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["status"] for r in rows] == ["succeeded"] * 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["total_files"] == 3 and summary["pages"] == 3
+    assert summary["total_characters"] == sum(len(r["text"]) for r in jsonl)
+    with zipfile.ZipFile(out / "results.zip") as archive:
+        assert set(archive.namelist()) == names - {"results.zip"}
+    assert "quick brown dog" in (out / "results.txt").read_text()
+
+
+def test_run_exits_1_when_a_file_failed(tmp_path: Path, store_url: str, sample_dir: Path) -> None:
+    (sample_dir / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    out = tmp_path / "out"
+    done = run_cli("run", str(sample_dir), "--out", str(out), "--quiet", "--formats", "csv", store=store_url)
+    assert done.returncode == 1, done.stderr
+    assert {p.name for p in out.iterdir()} == {"results.csv", "summary.json"}
+    rows = {Path(r["path"]).name: r for r in csv.DictReader((out / "results.csv").open())}
+    assert len(rows) == 4
+    assert rows["broken.png"]["status"] == "failed"
+    assert rows["broken.png"]["error_code"] in {"unsupported_format", "corrupt_image"}
+
+
+def test_usage_errors_exit_2_before_any_work(tmp_path: Path, store_url: str, sample_dir: Path) -> None:
+    out = str(tmp_path / "out")
+    cases = [
+        ("run", str(tmp_path / "missing"), "--out", out),
+        ("run", str(sample_dir), "--out", out, "--lang", "xxx"),
+        ("run", str(sample_dir), "--out", out, "--lang", "eng;touch /tmp/pwned"),
+        ("run", str(sample_dir), "--out", out, "--provider", "nope"),
+        ("run", str(sample_dir), "--out", out, "--formats", "pdf"),
+        ("status", "no-such-job"),
+        ("run", "--out", out),
+    ]
+    for args in cases:
+        done = run_cli(*args, store=store_url)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "error" in done.stderr
+    assert not Path(out).exists()
+
+
+def test_help_documents_exit_codes() -> None:
+    done = subprocess.run([OCR_RAY, "run", "--help"], capture_output=True, text=True, check=True)
+    for line in ("0    every file succeeded", "1    the job completed but some files failed",
+                 "2    usage or input error"):
+        assert line in done.stdout
+
+
+def test_status_jobs_and_export_reattach(tmp_path: Path, store_url: str) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(PAGES / "c015.tif", folder)
+    done = run_cli("run", str(folder), "--out", str(tmp_path / "a"), "--quiet", "--job-id", "job-one", store=store_url)
+    assert done.returncode == 0, done.stderr
+    status = json.loads(run_cli("status", "job-one", store=store_url).stdout)
+    assert (status["status"], status["current"], status["total"], status["percentage"]) == ("completed", 1, 1, 100.0)
+    assert "job-one" in run_cli("jobs", store=store_url).stdout
+    exported = run_cli("export", "job-one", "--out", str(tmp_path / "b"), "--formats", "jsonl", store=store_url)
+    assert exported.returncode == 0
+    assert (tmp_path / "b" / "results.jsonl").read_text() == (tmp_path / "a" / "results.jsonl").read_text()

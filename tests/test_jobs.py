@@ -1,0 +1,117 @@
+"""Job behaviour on a real local Ray: PDFs split into page ranges, dedupe, cache, cancel."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageOps
+
+import ocr_ray
+from ocr_ray.accuracy import cer
+from tests.conftest import PAGES, ground_truth
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+
+BOOK_PAGES = ["b013", "c015", "d027", "f012", "g021", "i014"]
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    """An input folder apart from the test's store file."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    return folder
+
+
+def _images(names: list[str]) -> list[Image.Image]:
+    return [Image.open(PAGES / f"{name}.tif").convert("L") for name in names]
+
+
+def test_a_long_pdf_is_split_and_reassembled_in_page_order(tmp_path: Path, store_url: str) -> None:
+    order = BOOK_PAGES + BOOK_PAGES[:4]  # 10 pages: three page-range tasks of up to four pages
+    first, *rest = _images(order)
+    first.save(tmp_path / "book.pdf", save_all=True, append_images=rest, resolution=300)
+    job = ocr_ray.submit(tmp_path / "book.pdf", store=store_url)
+    job.wait(timeout=300, progress=False)
+    (record,) = list(job.results())
+    assert record.status is ocr_ray.FileStatus.succeeded
+    assert [p.number for p in record.pages] == list(range(1, 11))
+    for page, name in zip(record.pages, order, strict=True):
+        assert cer(page.text, ground_truth(name)) <= 0.06, (page.number, name)
+    assert record.text.count("\f") == 9
+
+
+def test_skip_text_uses_an_existing_text_layer(tmp_path: Path, store_url: str) -> None:
+    # A searchable PDF as a scanner's OCR software would write it (Tesseract's PDF renderer).
+    subprocess.run(["tesseract", str(PAGES / "c015.tif"), str(tmp_path / "searchable"), "pdf"],
+                   check=True, capture_output=True)
+    target = tmp_path / "searchable.pdf"
+    with_layer = ocr_ray.submit(target, skip_text=True, store=store_url)
+    with_layer.wait(progress=False)
+    ocr_again = ocr_ray.submit(target, store=store_url)
+    ocr_again.wait(progress=False)
+    (reused,), (fresh,) = list(with_layer.results()), list(ocr_again.results())
+    assert reused.pages[0].source == "text-layer" and fresh.pages[0].source == "ocr"
+    assert cer(reused.text, ground_truth("c015")) <= 0.05
+    assert cer(fresh.text, ground_truth("c015")) <= 0.05
+
+
+def test_identical_content_is_read_once_per_job(inputs: Path, store_url: str) -> None:
+    shutil.copy(PAGES / "c015.tif", inputs / "a.tif")
+    shutil.copy(PAGES / "c015.tif", inputs / "b.tif")
+    job = ocr_ray.submit(inputs, store=store_url)
+    job.wait(progress=False)
+    a, b = list(job.results())
+    assert (a.status, b.status) == (ocr_ray.FileStatus.succeeded,) * 2
+    assert b.duplicate_of == a.path and b.attempts == 0 and a.attempts == 1
+    assert a.text == b.text and job.summary().total_files == 2
+
+
+def test_the_cache_reuses_results_across_jobs_only_when_asked(inputs: Path, store_url: str) -> None:
+    shutil.copy(PAGES / "d027.tif", inputs / "page.tif")
+    first = ocr_ray.submit(inputs, cache=True, store=store_url)
+    first.wait(progress=False)
+    cached = ocr_ray.submit(inputs, cache=True, store=store_url)
+    cached.wait(progress=False)
+    uncached = ocr_ray.submit(inputs, store=store_url)
+    uncached.wait(progress=False)
+    (one,), (two,), (three,) = (list(j.results()) for j in (first, cached, uncached))
+    assert two.duplicate_of == one.path and two.attempts == 0 and two.text == one.text
+    assert three.duplicate_of is None and three.attempts == 1
+
+
+def test_cancel_records_every_unread_file_as_skipped(inputs: Path, store_url: str) -> None:
+    for index, image in enumerate(_images(BOOK_PAGES * 4)):  # 24 distinct files
+        ImageOps.expand(image, border=index + 1, fill=255).save(inputs / f"p{index:02d}.png")
+    job = ocr_ray.submit(inputs, store=store_url)
+    deadline = time.monotonic() + 120
+    while job.progress().succeeded < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.cancel()
+    summary = job.wait(timeout=120, progress=False)
+    records = list(job.results())
+    assert summary.status is ocr_ray.JobStatus.cancelled
+    assert sorted(Path(r.path).name for r in records) == [f"p{i:02d}.png" for i in range(24)]
+    skipped = [r for r in records if r.status is ocr_ray.FileStatus.skipped]
+    assert skipped and all(r.error and r.error.code == "cancelled" for r in skipped)
+    assert summary.succeeded + summary.skipped + summary.failed == 24
+    assert not job.cancel()  # already over
+
+
+def test_progress_reports_counts_rate_and_eta(inputs: Path, store_url: str) -> None:
+    for name in BOOK_PAGES:
+        shutil.copy(PAGES / f"{name}.tif", inputs)
+    job = ocr_ray.submit(inputs, store=store_url)
+    seen = []
+    while (p := job.progress()).status is not ocr_ray.JobStatus.completed:
+        seen.append(p)
+        time.sleep(0.3)
+    assert (p.current, p.total, p.percentage, p.succeeded) == (6, 6, 100.0, 6)
+    running = [s for s in seen if s.current and s.status is ocr_ray.JobStatus.running]
+    assert running and all(s.rate > 0 and s.eta_s is not None for s in running)
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", job.id)
