@@ -1,0 +1,63 @@
+"""Several Ray nodes (ray.cluster_utils.Cluster); a node removed mid-job loses nothing."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray
+from PIL import Image, ImageOps
+from ray.cluster_utils import Cluster
+
+import ocr_ray
+from ocr_ray.accuracy import cer
+from tests.conftest import PAGES, ground_truth
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    ray.shutdown()
+    # The head has no CPUs, so every OCR task runs on a worker node.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def test_removing_a_node_mid_job_loses_and_doubles_nothing(
+    cluster: Cluster, tmp_path: Path, store_url: str
+) -> None:
+    keep = cluster.add_node(num_cpus=1)
+    doomed = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    base = Image.open(PAGES / "c015.tif").convert("L")
+    for index in range(16):  # distinct content, so dedupe does not shortcut any file
+        ImageOps.expand(base, border=index + 1, fill=255).save(folder / f"p{index:02d}.png")
+
+    job = ocr_ray.submit(folder, address=cluster.address, store=store_url)
+    deadline = time.monotonic() + 180
+    while job.progress().succeeded < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    cluster.remove_node(doomed)
+    summary = job.wait(timeout=600, progress=False)
+
+    records = list(job.results())
+    names = Counter(Path(r.path).name for r in records)
+    assert sorted(names) == [f"p{i:02d}.png" for i in range(16)] and set(names.values()) == {1}
+    assert summary.status is ocr_ray.JobStatus.completed
+    assert summary.succeeded == 16 and summary.failed == 0
+    used = {r.node_id for r in records}
+    assert used == {keep.node_id, doomed.node_id}  # both nodes worked before the loss
+    late = [r for r in records if r.node_id == keep.node_id]
+    assert len(late) > len(records) - len(late)  # the survivor finished the job
+    truth = ground_truth("c015")
+    assert all(cer(r.text, truth) <= 0.05 for r in records)
+    # The task running on the removed node was retried by Ray on the survivor.
+    assert max(r.attempts for r in records) >= 2
