@@ -55,8 +55,11 @@ class Coordinator:
     def __init__(self, *, store: Store, job_id: str, params: JobParams, settings: Settings):
         self.store, self.job_id, self.params, self.settings = store, job_id, params, settings
         self.options = TaskOptions(
-            provider=params.provider, languages=tuple(params.languages), dpi=params.dpi,
-            skip_text=params.skip_text, timeout_s=params.timeout_per_file_s,
+            provider=params.provider,
+            languages=tuple(params.languages),
+            dpi=params.dpi,
+            skip_text=params.skip_text,
+            timeout_s=params.timeout_per_file_s,
         )
         self._provider = get_provider(params.provider)
         self._stop = threading.Event()
@@ -90,7 +93,9 @@ class Coordinator:
         counter = threading.Thread(target=self._count_inputs, daemon=True, name="ocr-ray-count")
         counter.start()
         with ThreadPoolExecutor(self.settings.probe_threads, thread_name_prefix="probe") as pool:
-            candidates = self._register(iter_files(self.params.paths, recursive=self.params.recursive))
+            candidates = self._register(
+                iter_files(self.params.paths, recursive=self.params.recursive)
+            )
             probed = _Prefetch(pool, self._probe, candidates, self.settings.probe_threads * 4)
             status = self._schedule(probed)
             if status is JobStatus.cancelled:
@@ -114,7 +119,9 @@ class Coordinator:
     # Input side ------------------------------------------------------------------
     def _count_inputs(self) -> None:
         total = 0
-        for total, _ in enumerate(iter_files(self.params.paths, recursive=self.params.recursive), 1):
+        for total, _ in enumerate(
+            iter_files(self.params.paths, recursive=self.params.recursive), 1
+        ):
             if total % 10_000 == 0:
                 self.store.set_scan_total(job_id=self.job_id, total=total, complete=False)
         self.store.set_scan_total(job_id=self.job_id, total=total, complete=True)
@@ -133,9 +140,11 @@ class Coordinator:
         languages = self.params.languages
         if not has_supported_suffix(path):
             return skipped_record(
-                path, ErrorCode.unsupported_extension,
+                path,
+                ErrorCode.unsupported_extension,
                 f"{path}: not an image or PDF by its name; supported: PNG, JPEG, TIFF, BMP, "
-                "GIF, WebP, PDF", languages=languages,
+                "GIF, WebP, PDF",
+                languages=languages,
             )
         try:
             return probe_file(path, dpi=self.params.dpi, max_pixels=self.params.max_image_pixels)
@@ -187,14 +196,17 @@ class Coordinator:
         self._assemblies[probe.path] = Assembly(probe, self.params.languages, len(starts))
         for first in starts:
             last = min(first + size, probe.page_count) - 1
-            self._ready_units.append((PageRange(probe.path, probe.kind, first, last), probe.max_page_pixels))
+            self._ready_units.append(
+                (PageRange(probe.path, probe.kind, first, last), probe.max_page_pixels)
+            )
 
     def _submit(self, unit: PageRange, pixels: int) -> None:
         name = unit.path.rsplit("/", 1)[-1]
         if unit.first or unit.last:
             name += f"[p{unit.first + 1}-{unit.last + 1}]"
         ref = ocr_unit.options(
-            name=f"ocr {name}"[:200], max_retries=self.settings.max_retries,
+            name=f"ocr {name}"[:200],
+            max_retries=self.settings.max_retries,
             **self._provider.resources(pixels),
         ).remote(unit, self.options)
         self._inflight[ref] = _InFlight(unit, time.monotonic())
@@ -214,9 +226,12 @@ class Coordinator:
         try:
             return ray.get(ref)
         except ray.exceptions.TaskCancelledError:
-            code, message = ErrorCode.timeout, (
-                f"{flight.unit.path}: the engine did not stop at its "
-                f"{self.params.timeout_per_file_s:g} s timeout; its worker was restarted"
+            code, message = (
+                ErrorCode.timeout,
+                (
+                    f"{flight.unit.path}: the engine did not stop at its "
+                    f"{self.params.timeout_per_file_s:g} s timeout; its worker was restarted"
+                ),
             )
         except _LOST_ERRORS as exc:
             code = ErrorCode.worker_lost
@@ -266,10 +281,14 @@ class Coordinator:
         in_memory += [unit.path for unit, _ in self._ready_units]
         in_memory += [p.path for group in self._waiting_on_sha.values() for p in group]
         for path in itertools.chain(dict.fromkeys(in_memory), probed.unprobed()):
-            self._write(skipped_record(
-                path, ErrorCode.cancelled, "the job was cancelled before this file was read",
-                languages=self.params.languages,
-            ))
+            self._write(
+                skipped_record(
+                    path,
+                    ErrorCode.cancelled,
+                    "the job was cancelled before this file was read",
+                    languages=self.params.languages,
+                )
+            )
             self._flush_if_due()
 
     # Housekeeping -----------------------------------------------------------------
@@ -297,14 +316,27 @@ class Coordinator:
 
     def _cache_key(self, sha256: str) -> str:
         p = self.params
-        parts = [sha256, p.provider, "+".join(p.languages), str(p.dpi), str(p.skip_text), __version__]
+        parts = [
+            sha256,
+            p.provider,
+            "+".join(p.languages),
+            str(p.dpi),
+            str(p.skip_text),
+            __version__,
+        ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 class _Prefetch:
     """Probe paths on a thread pool, in order, with at most ``depth`` probes ahead."""
 
-    def __init__(self, pool: ThreadPoolExecutor, fn: Callable[[str], _Probed], items: Iterator[str], depth: int):
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        fn: Callable[[str], _Probed],
+        items: Iterator[str],
+        depth: int,
+    ):
         self._pool, self._fn, self._items, self._depth = pool, fn, items, depth
         self._queue: deque[tuple[str, Future[_Probed]]] = deque()
 

@@ -136,7 +136,9 @@ class _ImageDocument(Document):
             self._image.seek(index)
             self._image.load()
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise CorruptImageError(f"{self._path}: page {index + 1} cannot be decoded: {exc}") from exc
+            raise CorruptImageError(
+                f"{self._path}: page {index + 1} cannot be decoded: {exc}"
+            ) from exc
         return _ocr_ready(self._image)
 
     def close(self) -> None:
@@ -169,7 +171,9 @@ class _PdfDocument(Document):
         try:
             return page.render(scale=self._scale, grayscale=True).to_pil()
         except Exception as exc:  # pdfium reports damage as generic errors
-            raise CorruptPdfError(f"{self._path}: page {index + 1} cannot be rendered: {exc}") from exc
+            raise CorruptPdfError(
+                f"{self._path}: page {index + 1} cannot be rendered: {exc}"
+            ) from exc
         finally:
             page.close()
 

@@ -14,9 +14,23 @@ from ocr_ray.store import Store
 
 FORMATS = ("jsonl", "json", "csv", "txt", "zip")
 CSV_COLUMNS = (
-    "path", "status", "error_code", "error_message", "pages", "characters", "confidence",
-    "languages", "engine", "engine_version", "duration_s", "attempts", "node", "sha256",
-    "size_bytes", "duplicate_of", "text",
+    "path",
+    "status",
+    "error_code",
+    "error_message",
+    "pages",
+    "characters",
+    "confidence",
+    "languages",
+    "engine",
+    "engine_version",
+    "duration_s",
+    "attempts",
+    "node",
+    "sha256",
+    "size_bytes",
+    "duplicate_of",
+    "text",
 )
 
 
@@ -27,7 +41,9 @@ def parse_formats(value: str | Iterable[str] | None) -> tuple[str, ...]:
     items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value)]
     unknown = sorted(set(items) - set(FORMATS) - {""})
     if unknown:
-        raise UsageError(f"unknown format(s): {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+        raise UsageError(
+            f"unknown format(s): {', '.join(unknown)}; choose from {', '.join(FORMATS)}"
+        )
     return tuple(f for f in FORMATS if f in items)
 
 
@@ -70,13 +86,27 @@ def _write_csv(records: Iterable[FileRecord], path: Path) -> None:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for r in records:
-            writer.writerow([
-                r.path, r.status.value, r.error.code if r.error else "",
-                r.error.message if r.error else "", len(r.pages), len(r.text),
-                "" if r.confidence is None else f"{r.confidence:.2f}", "+".join(r.languages),
-                r.engine or "", r.engine_version or "", f"{r.duration_s:.3f}", r.attempts,
-                r.node or "", r.sha256 or "", r.size_bytes or "", r.duplicate_of or "", r.text,
-            ])
+            writer.writerow(
+                [
+                    r.path,
+                    r.status.value,
+                    r.error.code if r.error else "",
+                    r.error.message if r.error else "",
+                    len(r.pages),
+                    len(r.text),
+                    "" if r.confidence is None else f"{r.confidence:.2f}",
+                    "+".join(r.languages),
+                    r.engine or "",
+                    r.engine_version or "",
+                    f"{r.duration_s:.3f}",
+                    r.attempts,
+                    r.node or "",
+                    r.sha256 or "",
+                    r.size_bytes or "",
+                    r.duplicate_of or "",
+                    r.text,
+                ]
+            )
 
 
 def _write_txt(records: Iterable[FileRecord], path: Path) -> None:

@@ -78,7 +78,9 @@ class Job:
                 if self._finished(current):
                     break
                 if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"job {self.id} still {current.status.value} after {timeout} s")
+                    raise TimeoutError(
+                        f"job {self.id} still {current.status.value} after {timeout} s"
+                    )
                 time.sleep(_POLL_S)
         finally:
             if bar:
@@ -95,7 +97,10 @@ class Job:
     def export(self, out_dir: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
         """Write result files (and ``summary.json``) into ``out_dir``."""
         return export_job(
-            self._store, job_id=self.id, summary=self.summary(), out_dir=Path(out_dir),
+            self._store,
+            job_id=self.id,
+            summary=self.summary(),
+            out_dir=Path(out_dir),
             formats=formats,
         )
 
@@ -148,7 +153,9 @@ def submit(
     settings = get_settings()
     chosen = get_provider(provider)
     params = JobParams(
-        paths=check_inputs([str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]),
+        paths=check_inputs(
+            [str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+        ),
         languages=chosen.validate_languages(list(languages)),
         provider=provider,
         recursive=recursive,
@@ -198,7 +205,9 @@ def _start(job_id: str, store: Store, params: JobParams, address: str | None) ->
     if not params.paths:
         raise UsageError("a job needs at least one input path")
     connect(address)
-    runner = _Runner(Coordinator(store=store, job_id=job_id, params=params, settings=get_settings()))
+    runner = _Runner(
+        Coordinator(store=store, job_id=job_id, params=params, settings=get_settings())
+    )
     runner.thread.start()
     return Job(job_id, store, runner)
 
@@ -214,11 +223,20 @@ def progress_of(row: JobRow) -> Progress:
         rate = (done - row.done_at_start) / elapsed
         eta = (total - done) / rate if rate > 0 and scanned is not None else None
     return Progress(
-        job_id=row.id, status=row.status, current=done, total=total,
+        job_id=row.id,
+        status=row.status,
+        current=done,
+        total=total,
         total_known=scanned is not None,
-        percentage=round(100.0 * done / total, 2) if total else (100.0 if row.status.finished else 0.0),
-        succeeded=row.succeeded, failed=row.failed, skipped=row.skipped, pages=row.pages,
-        rate=round(rate, 3), eta_s=None if eta is None else round(eta, 1),
+        percentage=round(100.0 * done / total, 2)
+        if total
+        else (100.0 if row.status.finished else 0.0),
+        succeeded=row.succeeded,
+        failed=row.failed,
+        skipped=row.skipped,
+        pages=row.pages,
+        rate=round(rate, 3),
+        eta_s=None if eta is None else round(eta, 1),
     )
 
 
@@ -228,13 +246,19 @@ def summary_of(row: JobRow, failures: dict[str, int]) -> JobSummary:
     if row.started_at and not row.finished_at:
         elapsed += time.time() - row.started_at
     return JobSummary(
-        job_id=row.id, status=row.status, total_files=row.done, succeeded=row.succeeded,
-        failed=row.failed, skipped=row.skipped, pages=row.pages,
+        job_id=row.id,
+        status=row.status,
+        total_files=row.done,
+        succeeded=row.succeeded,
+        failed=row.failed,
+        skipped=row.skipped,
+        pages=row.pages,
         total_characters=row.characters,
         average_confidence=(
             round(row.confidence_sum / row.confidence_count, 2) if row.confidence_count else None
         ),
-        languages=row.params.languages, provider=row.params.provider,
+        languages=row.params.languages,
+        provider=row.params.provider,
         elapsed_s=round(elapsed, 3),
         pages_per_second=round(row.pages / elapsed, 3) if elapsed > 0 else 0.0,
         failures_by_code=failures,
@@ -252,7 +276,9 @@ class _ProgressBar:
     def update(self, current: Progress) -> None:
         self._bar.total = current.total
         self._bar.n = current.current
-        self._bar.set_postfix(ok=current.succeeded, failed=current.failed, pages=current.pages, refresh=False)
+        self._bar.set_postfix(
+            ok=current.succeeded, failed=current.failed, pages=current.pages, refresh=False
+        )
         self._bar.refresh()
 
     def close(self) -> None:

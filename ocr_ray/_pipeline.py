@@ -72,7 +72,9 @@ def deadline(seconds: float, path: str) -> Iterator[None]:
     try:
         yield
     except _Expired:
-        raise OcrTimeoutError(f"{path}: OCR took longer than {seconds:g} s and was stopped") from None
+        raise OcrTimeoutError(
+            f"{path}: OCR took longer than {seconds:g} s and was stopped"
+        ) from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -13,7 +13,9 @@ from ocr_ray.models import ErrorInfo, FileRecord, FileStatus
 def failed_record(path: str, error: FileError, *, languages: list[str]) -> FileRecord:
     """A file that failed before any task ran (probe errors)."""
     return FileRecord(
-        path=path, status=FileStatus.failed, languages=languages,
+        path=path,
+        status=FileStatus.failed,
+        languages=languages,
         error=ErrorInfo(code=error.code.value, message=str(error)),
     )
 
@@ -21,7 +23,9 @@ def failed_record(path: str, error: FileError, *, languages: list[str]) -> FileR
 def skipped_record(path: str, code: ErrorCode, message: str, *, languages: list[str]) -> FileRecord:
     """A file that was deliberately not processed (unsupported type, cancelled job)."""
     return FileRecord(
-        path=path, status=FileStatus.skipped, languages=languages,
+        path=path,
+        status=FileStatus.skipped,
+        languages=languages,
         error=ErrorInfo(code=code.value, message=message),
     )
 
@@ -30,7 +34,10 @@ def duplicate_record(path: str, probe: Probe, original: FileRecord) -> FileRecor
     """A copy of the record of identical content read elsewhere in this job or cache."""
     return original.model_copy(
         update={
-            "path": path, "size_bytes": probe.size, "duration_s": 0.0, "attempts": 0,
+            "path": path,
+            "size_bytes": probe.size,
+            "duration_s": 0.0,
+            "attempts": 0,
             "duplicate_of": original.duplicate_of or original.path,
         }
     )

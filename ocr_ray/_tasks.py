@@ -6,17 +6,18 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 # Tesseract's OpenMP threads fight each other when several workers share a node
 # (2.6x slower measured on 2 cores); this must be set before libtesseract loads.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-import ray  # noqa: E402
+import ray
 
-from ocr_ray._engines import get_engine  # noqa: E402
-from ocr_ray._pipeline import PageRange, read_pages  # noqa: E402
-from ocr_ray.exceptions import ErrorCode, FileError  # noqa: E402
-from ocr_ray.models import ErrorInfo, PageResult  # noqa: E402
+from ocr_ray._engines import get_engine
+from ocr_ray._pipeline import PageRange, read_pages
+from ocr_ray.exceptions import ErrorCode, FileError
+from ocr_ray.models import ErrorInfo, PageResult
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,10 @@ def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
         engine = get_engine(options.provider, options.languages)
         result.engine, result.engine_version = engine.name, engine.version
         result.pages = read_pages(
-            unit, engine=engine, dpi=options.dpi, skip_text=options.skip_text,
+            unit,
+            engine=engine,
+            dpi=options.dpi,
+            skip_text=options.skip_text,
             timeout_s=options.timeout_s,
         )
     except FileError as exc:
@@ -62,7 +66,9 @@ def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
     except FileNotFoundError as exc:
         result.error = ErrorInfo(code=ErrorCode.file_not_found.value, message=f"{unit.path}: {exc}")
     except PermissionError as exc:
-        result.error = ErrorInfo(code=ErrorCode.permission_denied.value, message=f"{unit.path}: {exc}")
+        result.error = ErrorInfo(
+            code=ErrorCode.permission_denied.value, message=f"{unit.path}: {exc}"
+        )
     except Exception as exc:  # an engine bug must fail this file, not the job
         result.error = ErrorInfo(
             code=ErrorCode.engine_error.value, message=f"{unit.path}: {type(exc).__name__}: {exc}"
@@ -74,8 +80,8 @@ def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
 def _attempt_number() -> int:
     """0 on the first try; Ray counts up when it retries after a worker or node died."""
     try:
-        worker = ray._private.worker.global_worker
-        return int(worker.core_worker.get_current_task_attempt_number())
+        core_worker: Any = ray._private.worker.global_worker.core_worker  # type: ignore[attr-defined]
+        return int(core_worker.get_current_task_attempt_number())
     except Exception:  # outside a Ray task, or an older Ray without the call
         return 0
 

@@ -27,7 +27,9 @@ exit codes:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
-        prog="ocr-ray", description="Distributed bulk OCR on Ray.", epilog=EPILOG,
+        prog="ocr-ray",
+        description="Distributed bulk OCR on Ray.",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--store", help="job store URL (default: OCR_RAY_STORE_URL or SQLite)")
@@ -50,22 +52,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser(
-        "run", help="OCR files and folders", epilog=EPILOG,
+        "run",
+        help="OCR files and folders",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("paths", nargs="*", help="files and folders (not needed with --resume)")
     run.add_argument("--out", required=True, type=Path, help="folder for results and summary")
     run.add_argument("--lang", default="eng", help="languages joined by +, e.g. eng+deu")
     run.add_argument("--provider", default="tesseract")
-    run.add_argument("--formats", default=",".join(FORMATS), help="comma list of " + ",".join(FORMATS))
+    run.add_argument(
+        "--formats", default=",".join(FORMATS), help="comma list of " + ",".join(FORMATS)
+    )
     run.add_argument("--address", help="Ray address: auto or ray://host:10001 (default: local)")
     run.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted job")
     run.add_argument("--job-id", help="id for a new job (re-running with it resumes)")
-    run.add_argument("--timeout-per-file", type=float, metavar="S", help="seconds per file or page range")
+    run.add_argument(
+        "--timeout-per-file", type=float, metavar="S", help="seconds per file or page range"
+    )
     run.add_argument("--dpi", type=int, help="PDF rasterisation resolution (default 300)")
-    run.add_argument("--skip-text", action="store_true", help="use a PDF page's text layer if it has one")
+    run.add_argument(
+        "--skip-text", action="store_true", help="use a PDF page's text layer if it has one"
+    )
     run.add_argument("--max-pixels", type=int, help="refuse pages with more pixels than this")
-    run.add_argument("--cache", action="store_true", help="reuse results of identical files from earlier jobs")
+    run.add_argument(
+        "--cache", action="store_true", help="reuse results of identical files from earlier jobs"
+    )
     run.add_argument("--no-recursive", dest="recursive", action="store_false")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -79,10 +91,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("give at least one file or folder, or --resume JOB_ID")
     else:
         job = submit(
-            args.paths, languages=args.lang.split("+"), provider=args.provider,
-            recursive=args.recursive, address=args.address, dpi=args.dpi,
-            skip_text=args.skip_text, timeout_per_file=args.timeout_per_file,
-            max_image_pixels=args.max_pixels, cache=args.cache, job_id=args.job_id,
+            args.paths,
+            languages=args.lang.split("+"),
+            provider=args.provider,
+            recursive=args.recursive,
+            address=args.address,
+            dpi=args.dpi,
+            skip_text=args.skip_text,
+            timeout_per_file=args.timeout_per_file,
+            max_image_pixels=args.max_pixels,
+            cache=args.cache,
+            job_id=args.job_id,
             store=args.store,
         )
     print(f"job {job.id}", file=sys.stderr)
@@ -90,7 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = job.wait(progress=not args.quiet)
     except KeyboardInterrupt:
         job.stop()
-        print(f"\ninterrupted; continue with: ocr-ray run --resume {job.id} --out {args.out}", file=sys.stderr)
+        print(
+            f"\ninterrupted; continue with: ocr-ray run --resume {job.id} --out {args.out}",
+            file=sys.stderr,
+        )
         return ExitCode.interrupted
     written = job.export(args.out, formats)
     _print_summary(summary, written.get("zip") or written["summary"])
@@ -131,8 +153,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     """Print recent jobs, one per line."""
     for p in list_jobs(limit=args.limit, store=args.store):
-        print(f"{p.job_id}  {p.status.value:<11} {p.current}/{p.total} files  "
-              f"{p.succeeded} ok  {p.failed} failed  {p.skipped} skipped  {p.pages} pages")
+        print(
+            f"{p.job_id}  {p.status.value:<11} {p.current}/{p.total} files  "
+            f"{p.succeeded} ok  {p.failed} failed  {p.skipped} skipped  {p.pages} pages"
+        )
     return ExitCode.ok
 
 
@@ -154,7 +178,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": cmd_run, "status": cmd_status, "jobs": cmd_jobs, "export": cmd_export,
+    "run": cmd_run,
+    "status": cmd_status,
+    "jobs": cmd_jobs,
+    "export": cmd_export,
     "cancel": cmd_cancel,
 }
 # Subcommands contributed by serve/ and cluster/ register themselves here.
@@ -184,13 +211,12 @@ def register_command(
 
 
 def _load_plugins() -> None:
+    import contextlib
     import importlib
 
     for module in ("serve.cli", "cluster.cli"):
-        try:
+        with contextlib.suppress(ImportError):  # the optional component is not installed
             importlib.import_module(module)
-        except ImportError:
-            pass  # the optional component is not installed
 
 
 if __name__ == "__main__":

@@ -29,7 +29,10 @@ class _Wrapped(Engine):
             while True:
                 time.sleep(1)
         if image.width == CRASH_WIDTH:
-            marker = Path(os.environ["OCR_RAY_TEST_CRASH_DIR"]) / hashlib.sha1(image.tobytes()).hexdigest()
+            marker = (
+                Path(os.environ["OCR_RAY_TEST_CRASH_DIR"])
+                / hashlib.sha1(image.tobytes()).hexdigest()
+            )
             if not marker.exists():
                 marker.touch()
                 os._exit(1)

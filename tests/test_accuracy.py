@@ -14,8 +14,15 @@ pytestmark = pytest.mark.usefixtures("ray_local")
 
 # Tesseract 5 reference CER on these pages is 0.001-0.03; the bounds leave room for
 # version differences but fail on a wrong page order, a lost page or a wrong language.
-SINGLE_PAGES = {"phototest": 0.03, "b013": 0.05, "c015": 0.05, "d027": 0.05, "f012": 0.06,
-                "g021": 0.05, "i014": 0.05}
+SINGLE_PAGES = {
+    "phototest": 0.03,
+    "b013": 0.05,
+    "c015": 0.05,
+    "d027": 0.05,
+    "f012": 0.06,
+    "g021": 0.05,
+    "i014": 0.05,
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +60,11 @@ def test_summary_counts_match_records(english_job: ocr_ray.Job) -> None:
     assert summary.total_characters == sum(len(r.text) for r in records)
 
 
-def test_more_languages_read_the_multilingual_page_better(tmp_path) -> None:
-    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+def test_more_languages_read_the_multilingual_page_better(store_url: str) -> None:
+    store = store_url
     target = [str(PAGES / "eurotext.tif")]
-    multi = ocr_ray.submit(target, languages="eng deu fra ita spa por".split(), store=store)
+    six = ["eng", "deu", "fra", "ita", "spa", "por"]
+    multi = ocr_ray.submit(target, languages=six, store=store)
     multi.wait(progress=False)
     english = ocr_ray.submit(target, languages=["eng"], store=store)
     english.wait(progress=False)
@@ -64,3 +72,16 @@ def test_more_languages_read_the_multilingual_page_better(tmp_path) -> None:
     multi_cer = cer(next(multi.results()).text, truth)
     assert multi_cer <= 0.03
     assert multi_cer < cer(next(english.results()).text, truth)
+
+
+def test_rapidocr_provider_reads_a_clean_page(store_url: str) -> None:
+    job = ocr_ray.submit(PAGES / "phototest.tif", provider="rapidocr", store=store_url)
+    job.wait(progress=False)
+    (record,) = list(job.results())
+    assert record.engine == "rapidocr" and record.status is ocr_ray.FileStatus.succeeded
+    assert cer(record.text, ground_truth("phototest")) <= 0.03
+
+
+def test_rapidocr_refuses_languages_its_models_cannot_read() -> None:
+    with pytest.raises(ocr_ray.UsageError, match="not installed: deu"):
+        ocr_ray.submit(PAGES, provider="rapidocr", languages=["deu"])

@@ -47,11 +47,17 @@ def make_bad_inputs(folder: Path) -> dict[str, str]:
     os.symlink(folder / "was-here.tif", folder / "vanished.tif")
     _page().crop((0, 0, HANG_WIDTH, 300)).save(folder / "hangs.png")
     return {
-        "good.tif": "succeeded", "scan.pdf": "succeeded", "empty.png": "empty_file",
-        "notes.png": "unsupported_format", "truncated.png": "corrupt_image",
-        "bomb.png": "decompression_bomb", "encrypted.pdf": "encrypted_pdf",
-        "broken.pdf": "corrupt_pdf", "letter.docx": "unsupported_extension",
-        "vanished.tif": "file_not_found", "hangs.png": "timeout",
+        "good.tif": "succeeded",
+        "scan.pdf": "succeeded",
+        "empty.png": "empty_file",
+        "notes.png": "unsupported_format",
+        "truncated.png": "corrupt_image",
+        "bomb.png": "decompression_bomb",
+        "encrypted.pdf": "encrypted_pdf",
+        "broken.pdf": "corrupt_pdf",
+        "letter.docx": "unsupported_extension",
+        "vanished.tif": "file_not_found",
+        "hangs.png": "timeout",
     }
 
 
@@ -62,7 +68,10 @@ def _outcome(record: ocr_ray.FileRecord) -> str:
 def test_bad_inputs_fail_one_by_one_and_the_job_completes(tmp_path: Path, store_url: str) -> None:
     expected = make_bad_inputs(tmp_path / "in")
     job = ocr_ray.submit(
-        tmp_path / "in", provider="faulty", store=store_url, timeout_per_file=3,
+        tmp_path / "in",
+        provider="faulty",
+        store=store_url,
+        timeout_per_file=3,
         max_image_pixels=50_000_000,
     )
     summary = job.wait(timeout=300, progress=False)
@@ -71,7 +80,11 @@ def test_bad_inputs_fail_one_by_one_and_the_job_completes(tmp_path: Path, store_
     assert {Path(r.path).name: _outcome(r) for r in records} == expected
     for record in records:
         if record.status is ocr_ray.FileStatus.failed:
-            assert record.error and record.error.message and Path(record.path).name in record.error.message
+            assert (
+                record.error
+                and record.error.message
+                and Path(record.path).name in record.error.message
+            )
     assert summary.status is ocr_ray.JobStatus.completed
     assert (summary.succeeded, summary.failed, summary.skipped) == (2, 8, 1)
     assert summary.failures_by_code["timeout"] == 1
@@ -111,16 +124,30 @@ def test_unreadable_file_is_permission_denied() -> None:
         shutil.copy(PAGES / "c015.tif", folder / "ok.tif")
         shutil.copy(PAGES / "d027.tif", folder / "secret.tif")
         (folder / "secret.tif").chmod(0)
-        command = [sys.executable, "-m", "ocr_ray.cli", "run", str(folder), "--out", str(out), "--quiet"]
-        env = dict(os.environ, HOME=str(home), OCR_RAY_HOME=str(home / ".ocr_ray"), RAY_TMPDIR=str(home))
+        command = [
+            sys.executable,
+            "-m",
+            "ocr_ray.cli",
+            "run",
+            str(folder),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+        env = dict(
+            os.environ, HOME=str(home), OCR_RAY_HOME=str(home / ".ocr_ray"), RAY_TMPDIR=str(home)
+        )
         if os.geteuid() == 0:
             for path in (base, folder, home):
                 path.chmod(0o777)
             command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
-        done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 1, done.stderr
         lines = (out / "results.jsonl").read_text().splitlines()
     records = [ocr_ray.FileRecord.model_validate_json(line) for line in lines]
     assert {Path(r.path).name: _outcome(r) for r in records} == {
-        "ok.tif": "succeeded", "secret.tif": "permission_denied",
+        "ok.tif": "succeeded",
+        "secret.tif": "permission_denied",
     }

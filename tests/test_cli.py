@@ -20,12 +20,21 @@ def run_cli(*args: str, store: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_run_writes_every_format_and_exits_0(tmp_path: Path, store_url: str, sample_dir: Path) -> None:
+def test_run_writes_every_format_and_exits_0(
+    tmp_path: Path, store_url: str, sample_dir: Path
+) -> None:
     out = tmp_path / "out"
     done = run_cli("run", str(sample_dir), "--out", str(out), "--quiet", store=store_url)
     assert done.returncode == 0, done.stderr
     assert "3 succeeded, 0 failed" in done.stdout and str(out / "summary.json") in done.stdout
-    names = {"results.jsonl", "results.json", "results.csv", "results.txt", "summary.json", "results.zip"}
+    names = {
+        "results.jsonl",
+        "results.json",
+        "results.csv",
+        "results.txt",
+        "summary.json",
+        "results.zip",
+    }
     assert {p.name for p in out.iterdir()} == names
     jsonl = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [Path(r["path"]).name for r in jsonl] == ["c015.tif", "d027.tif", "phototest.tif"]
@@ -43,7 +52,9 @@ def test_run_writes_every_format_and_exits_0(tmp_path: Path, store_url: str, sam
 def test_run_exits_1_when_a_file_failed(tmp_path: Path, store_url: str, sample_dir: Path) -> None:
     (sample_dir / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     out = tmp_path / "out"
-    done = run_cli("run", str(sample_dir), "--out", str(out), "--quiet", "--formats", "csv", store=store_url)
+    done = run_cli(
+        "run", str(sample_dir), "--out", str(out), "--quiet", "--formats", "csv", store=store_url
+    )
     assert done.returncode == 1, done.stderr
     assert {p.name for p in out.iterdir()} == {"results.csv", "summary.json"}
     rows = {Path(r["path"]).name: r for r in csv.DictReader((out / "results.csv").open())}
@@ -52,7 +63,9 @@ def test_run_exits_1_when_a_file_failed(tmp_path: Path, store_url: str, sample_d
     assert rows["broken.png"]["error_code"] in {"unsupported_format", "corrupt_image"}
 
 
-def test_usage_errors_exit_2_before_any_work(tmp_path: Path, store_url: str, sample_dir: Path) -> None:
+def test_usage_errors_exit_2_before_any_work(
+    tmp_path: Path, store_url: str, sample_dir: Path
+) -> None:
     out = str(tmp_path / "out")
     cases = [
         ("run", str(tmp_path / "missing"), "--out", out),
@@ -72,8 +85,11 @@ def test_usage_errors_exit_2_before_any_work(tmp_path: Path, store_url: str, sam
 
 def test_help_documents_exit_codes() -> None:
     done = subprocess.run([OCR_RAY, "run", "--help"], capture_output=True, text=True, check=True)
-    for line in ("0    every file succeeded", "1    the job completed but some files failed",
-                 "2    usage or input error"):
+    for line in (
+        "0    every file succeeded",
+        "1    the job completed but some files failed",
+        "2    usage or input error",
+    ):
         assert line in done.stdout
 
 
@@ -81,11 +97,29 @@ def test_status_jobs_and_export_reattach(tmp_path: Path, store_url: str) -> None
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(PAGES / "c015.tif", folder)
-    done = run_cli("run", str(folder), "--out", str(tmp_path / "a"), "--quiet", "--job-id", "job-one", store=store_url)
+    done = run_cli(
+        "run",
+        str(folder),
+        "--out",
+        str(tmp_path / "a"),
+        "--quiet",
+        "--job-id",
+        "job-one",
+        store=store_url,
+    )
     assert done.returncode == 0, done.stderr
     status = json.loads(run_cli("status", "job-one", store=store_url).stdout)
-    assert (status["status"], status["current"], status["total"], status["percentage"]) == ("completed", 1, 1, 100.0)
+    assert (status["status"], status["current"], status["total"], status["percentage"]) == (
+        "completed",
+        1,
+        1,
+        100.0,
+    )
     assert "job-one" in run_cli("jobs", store=store_url).stdout
-    exported = run_cli("export", "job-one", "--out", str(tmp_path / "b"), "--formats", "jsonl", store=store_url)
+    exported = run_cli(
+        "export", "job-one", "--out", str(tmp_path / "b"), "--formats", "jsonl", store=store_url
+    )
     assert exported.returncode == 0
-    assert (tmp_path / "b" / "results.jsonl").read_text() == (tmp_path / "a" / "results.jsonl").read_text()
+    assert (tmp_path / "b" / "results.jsonl").read_text() == (
+        tmp_path / "a" / "results.jsonl"
+    ).read_text()

@@ -48,8 +48,11 @@ def test_a_long_pdf_is_split_and_reassembled_in_page_order(tmp_path: Path, store
 
 def test_skip_text_uses_an_existing_text_layer(tmp_path: Path, store_url: str) -> None:
     # A searchable PDF as a scanner's OCR software would write it (Tesseract's PDF renderer).
-    subprocess.run(["tesseract", str(PAGES / "c015.tif"), str(tmp_path / "searchable"), "pdf"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["tesseract", str(PAGES / "c015.tif"), str(tmp_path / "searchable"), "pdf"],
+        check=True,
+        capture_output=True,
+    )
     target = tmp_path / "searchable.pdf"
     with_layer = ocr_ray.submit(target, skip_text=True, store=store_url)
     with_layer.wait(progress=False)

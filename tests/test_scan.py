@@ -12,7 +12,15 @@ from ocr_ray.exceptions import InputNotFoundError
 
 
 def test_order_is_stable_depth_first_and_skips_hidden(tmp_path: Path) -> None:
-    for name in ("b.png", "a.tif", "sub/z.pdf", "sub/c.jpg", ".hidden.png", ".git/x.png", "a2/d.png"):
+    for name in (
+        "b.png",
+        "a.tif",
+        "sub/z.pdf",
+        "sub/c.jpg",
+        ".hidden.png",
+        ".git/x.png",
+        "a2/d.png",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     names = [os.path.relpath(p, tmp_path) for p in iter_files([str(tmp_path)])]

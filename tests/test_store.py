@@ -9,8 +9,15 @@ from ocr_ray.store import open_store
 def _record(path: str, status: FileStatus = FileStatus.succeeded) -> FileRecord:
     error = ErrorInfo(code="corrupt_image", message="bad") if status is FileStatus.failed else None
     pages = [] if error else [PageResult(number=1, text="hello", confidence=90.0)]
-    return FileRecord(path=path, status=status, sha256=path * 2, pages=pages, text="hello" if pages else "",
-                      confidence=90.0 if pages else None, error=error)
+    return FileRecord(
+        path=path,
+        status=status,
+        sha256=path * 2,
+        pages=pages,
+        text="hello" if pages else "",
+        confidence=90.0 if pages else None,
+        error=error,
+    )
 
 
 def test_a_file_is_counted_once_however_often_it_is_delivered(store_url: str) -> None:
@@ -19,7 +26,10 @@ def test_a_file_is_counted_once_however_often_it_is_delivered(store_url: str) ->
     assert store.add_files(job_id="j", items=[(0, "a"), (1, "b")]) == set()
     assert store.add_files(job_id="j", items=[(0, "a")]) == set()  # registering twice adds nothing
     assert store.complete_files(job_id="j", records=[_record("a")]) == 1
-    assert store.complete_files(job_id="j", records=[_record("a"), _record("b", FileStatus.failed)]) == 1
+    assert (
+        store.complete_files(job_id="j", records=[_record("a"), _record("b", FileStatus.failed)])
+        == 1
+    )
     row = store.get_job("j")
     assert row is not None
     assert (row.total, row.succeeded, row.failed, row.pages, row.characters) == (2, 1, 1, 1, 5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -23,9 +24,9 @@ class _RapidEngine(Engine):
         self.version = metadata.version("rapidocr")
 
     def recognize(self, image: Image.Image) -> PageText:
-        result = self._ocr(np.asarray(image.convert("RGB")))
-        texts = list(result.txts or ())
-        scores = [float(s) for s in (result.scores or ())]
+        result: Any = self._ocr(np.asarray(image.convert("RGB")))
+        texts = list(getattr(result, "txts", None) or ())
+        scores = [float(s) for s in (getattr(result, "scores", None) or ())]
         confidence = 100.0 * sum(scores) / len(scores) if scores else None
         return PageText(text="\n".join(texts), confidence=confidence)
 

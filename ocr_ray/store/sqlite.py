@@ -160,8 +160,7 @@ class SqliteStore:
             db.execute("UPDATE jobs SET total = total + ? WHERE id = ?", (added, job_id))
             marks = ",".join("?" * len(items))
             rows = db.execute(
-                f"SELECT path FROM files WHERE job_id = ? AND path IN ({marks}) "
-                f"AND status != ?",
+                f"SELECT path FROM files WHERE job_id = ? AND path IN ({marks}) AND status != ?",
                 (job_id, *(path for _, path in items), FileStatus.pending.value),
             )
             return {row[0] for row in rows}
@@ -175,9 +174,13 @@ class SqliteStore:
                     "UPDATE files SET status = ?, sha256 = ?, error_code = ?, record = ?"
                     " WHERE job_id = ? AND path = ? AND status = ?",
                     (
-                        record.status.value, record.sha256,
-                        record.error.code if record.error else None, _dump(record),
-                        job_id, record.path, FileStatus.pending.value,
+                        record.status.value,
+                        record.sha256,
+                        record.error.code if record.error else None,
+                        _dump(record),
+                        job_id,
+                        record.path,
+                        FileStatus.pending.value,
                     ),
                 )
                 if cursor.rowcount != 1:
@@ -194,17 +197,27 @@ class SqliteStore:
                 " confidence_sum = confidence_sum + ?, confidence_count = confidence_count + ?"
                 " WHERE id = ?",
                 (
-                    counts["succeeded"], counts["failed"], counts["skipped"], counts["pages"],
-                    counts["characters"], conf_sum, conf_n, job_id,
+                    counts["succeeded"],
+                    counts["failed"],
+                    counts["skipped"],
+                    counts["pages"],
+                    counts["characters"],
+                    conf_sum,
+                    conf_n,
+                    job_id,
                 ),
             )
         return newly
 
     def find_by_sha(self, *, job_id: str, sha256: str) -> FileRecord | None:
-        row = self._db().execute(
-            "SELECT record FROM files WHERE job_id = ? AND sha256 = ? AND status = ? LIMIT 1",
-            (job_id, sha256, FileStatus.succeeded.value),
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT record FROM files WHERE job_id = ? AND sha256 = ? AND status = ? LIMIT 1",
+                (job_id, sha256, FileStatus.succeeded.value),
+            )
+            .fetchone()
+        )
         return _load(row[0]) if row else None
 
     def iter_records(
