@@ -81,13 +81,20 @@ class Job:
                     raise TimeoutError(
                         f"job {self.id} still {current.status.value} after {timeout} s"
                     )
-                time.sleep(_POLL_S)
+                self._pause()
         finally:
             if bar:
                 bar.close()
         if self._runner and self._runner.error:
             raise self._runner.error
         return self.summary()
+
+    def _pause(self) -> None:
+        """Sleep one poll interval, waking at once if this process's coordinator ends."""
+        if self._runner is not None:
+            self._runner.thread.join(_POLL_S)
+        else:
+            time.sleep(_POLL_S)
 
     def _finished(self, current: Progress) -> bool:
         if self._runner is not None:
@@ -204,10 +211,9 @@ def new_job_id() -> str:
 def _start(job_id: str, store: Store, params: JobParams, address: str | None) -> Job:
     if not params.paths:
         raise UsageError("a job needs at least one input path")
-    connect(address)
-    runner = _Runner(
-        Coordinator(store=store, job_id=job_id, params=params, settings=get_settings())
-    )
+    connect(address)  # on the caller's thread: Ray installs signal handlers only there
+    coordinator = Coordinator(store=store, job_id=job_id, params=params, settings=get_settings())
+    runner = _Runner(coordinator)
     runner.thread.start()
     return Job(job_id, store, runner)
 

@@ -115,8 +115,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return ExitCode.interrupted
     written = job.export(args.out, formats)
-    _print_summary(summary, written.get("zip") or written["summary"])
+    _print_summary(summary, args.out, written)
+    _stop_ray()
     return _exit_code(summary)
+
+
+def _stop_ray() -> None:
+    """Stop a Ray this process started now, rather than in atexit (which sleeps first)."""
+    import ray
+
+    ray.shutdown()
 
 
 def _exit_code(summary: JobSummary) -> int:
@@ -129,18 +137,19 @@ def _exit_code(summary: JobSummary) -> int:
     return ExitCode.files_failed if summary.failed else ExitCode.ok
 
 
-def _print_summary(summary: JobSummary, report: Path) -> None:
+def _print_summary(summary: JobSummary, out: Path, written: dict[str, Path]) -> None:
+    confidence = summary.average_confidence
     print(
         f"{summary.status.value}: {summary.total_files} files, {summary.succeeded} succeeded, "
         f"{summary.failed} failed, {summary.skipped} skipped; {summary.pages} pages, "
         f"{summary.total_characters} characters in {summary.elapsed_s:.1f} s "
         f"({summary.pages_per_second:.2f} pages/s), mean confidence "
-        f"{summary.average_confidence if summary.average_confidence is not None else '-'}"
+        f"{'-' if confidence is None else f'{confidence:.1f}'}"
     )
     for code, count in summary.failures_by_code.items():
         print(f"  failed with {code}: {count}")
-    print(f"report: {report.parent / 'summary.json'}")
-    print(f"results: {report}")
+    print(f"report: {written['summary']}")
+    print(f"results in {out}: {', '.join(sorted(p.name for p in written.values()))}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

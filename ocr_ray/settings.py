@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     write_batch_size: int = Field(default=64, ge=1)
     write_interval_s: float = Field(default=1.0, gt=0)
     probe_threads: int = Field(default=4, ge=1)
-    include_dashboard: bool = True
+    include_dashboard: bool = False  # for a local Ray; cluster heads always run it
 
     # API (serve/).
     api_token: str = ""
