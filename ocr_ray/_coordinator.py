@@ -19,6 +19,7 @@ import ray
 
 from ocr_ray._documents import Probe, has_supported_suffix, probe_file
 from ocr_ray._engines import get_provider
+from ocr_ray._metrics import record_file, set_jobs_running
 from ocr_ray._pipeline import PageRange
 from ocr_ray._records import Assembly, duplicate_record, failed_record, skipped_record
 from ocr_ray._scan import iter_files
@@ -33,6 +34,7 @@ _WAIT_S = 0.5
 _REGISTER_BATCH = 256
 _CAPACITY_REFRESH_S = 10.0
 _Probed = Probe | FileRecord
+_running: set[str] = set()  # jobs coordinated by this process, for the jobs-running gauge
 _LOST_ERRORS = (
     ray.exceptions.WorkerCrashedError,
     ray.exceptions.NodeDiedError,
@@ -79,12 +81,17 @@ class Coordinator:
     def run(self) -> JobStatus:
         """Process the job; returns its final status."""
         self.store.start_run(job_id=self.job_id)
+        _running.add(self.job_id)
+        set_jobs_running(len(_running))
         try:
             status = self._process()
         except BaseException as exc:
             self._flush()
             self.store.finish_run(job_id=self.job_id, status=JobStatus.failed, error=repr(exc))
             raise
+        finally:
+            _running.discard(self.job_id)
+            set_jobs_running(len(_running))
         self._flush()
         self.store.finish_run(job_id=self.job_id, status=status)
         return status
@@ -294,6 +301,7 @@ class Coordinator:
     # Housekeeping -----------------------------------------------------------------
     def _write(self, record: FileRecord) -> None:
         self._writes.append(record)
+        record_file(record, self.params.provider)
 
     def _flush_if_due(self) -> None:
         due = time.monotonic() - self._last_flush >= self.settings.write_interval_s

@@ -82,6 +82,7 @@ class JobParams(BaseModel):
     timeout_per_file_s: float = 600.0
     max_image_pixels: int = 150_000_000
     cache: bool = False
+    owner: str = "local"  # "api": run by the detached job runner, which resumes it
 
 
 class Progress(BaseModel):

@@ -1,0 +1,83 @@
+"""The detached job-runner actor: jobs outlive API requests, clients and Serve replicas.
+
+One actor, pinned to the node that holds the store, runs each job's coordinator on a
+thread. If the actor dies, Ray restarts it and it resumes every unfinished job it owns;
+the store's one-row-per-file rule keeps a resumed job from counting anything twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from ocr_ray._coordinator import Coordinator
+from ocr_ray.models import JobStatus
+from ocr_ray.settings import get_settings
+from ocr_ray.store import open_store
+
+RUNNER_NAME = "ocr-ray-job-runner"
+NAMESPACE = "ocr_ray"
+API_OWNER = "api"
+_RESUMABLE = (JobStatus.queued, JobStatus.running, JobStatus.cancelling)
+
+
+class JobRunner:
+    """Runs API jobs on threads; resumes its unfinished jobs whenever it (re)starts."""
+
+    def __init__(self, store_url: str) -> None:
+        self._store_url = store_url
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        for row in open_store(store_url).list_jobs(limit=10_000):
+            if row.params.owner == API_OWNER and row.status in _RESUMABLE:
+                self.start(row.id)
+
+    def start(self, job_id: str) -> bool:
+        """Run the stored job ``job_id`` unless it is already running here."""
+        with self._lock:
+            thread = self._threads.get(job_id)
+            if thread is not None and thread.is_alive():
+                return False
+            thread = threading.Thread(target=self._run, args=(job_id,), daemon=True)
+            self._threads[job_id] = thread
+            thread.start()
+            return True
+
+    def running(self) -> list[str]:
+        """Ids of the jobs running now."""
+        with self._lock:
+            return [job for job, thread in self._threads.items() if thread.is_alive()]
+
+    def _run(self, job_id: str) -> None:
+        store = open_store(self._store_url)
+        row = store.get_job(job_id)
+        if row is None or row.status.finished:
+            return
+        coordinator = Coordinator(
+            store=store, job_id=job_id, params=row.params, settings=get_settings()
+        )
+        try:
+            coordinator.run()
+        except Exception:  # recorded as failed in the store by the coordinator
+            return
+
+
+def job_runner(store_url: str) -> Any:
+    """The runner actor, created on this node on first use (Ray must be connected)."""
+    remote = ray.remote(JobRunner).options(
+        name=RUNNER_NAME,
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        max_restarts=-1,
+        max_task_retries=-1,
+        max_concurrency=64,
+        num_cpus=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(
+            node_id=ray.get_runtime_context().get_node_id(), soft=False
+        ),
+    )
+    return remote.remote(store_url)

@@ -1,0 +1,1 @@
+"""The HTTP face of ocr_ray: a FastAPI app on Ray Serve, plus a small web page."""

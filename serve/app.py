@@ -1,0 +1,46 @@
+"""The FastAPI app on a Ray Serve deployment: ``serve run serve.app:app``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from ray import serve
+
+from ocr_ray._version import __version__
+from ocr_ray.settings import get_settings
+from serve.routes import bulk, cluster, health
+from serve.security import load_token
+
+STATIC = Path(__file__).parent / "static"
+
+api = FastAPI(
+    title="ocr_ray",
+    version=__version__,
+    docs_url="/docs",
+    description="Distributed bulk OCR on Ray. Every /api route needs a bearer token.",
+)
+api.include_router(health.router)
+api.include_router(bulk.router)
+api.include_router(cluster.router)
+api.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+@api.get("/", include_in_schema=False)
+def index() -> FileResponse:
+    """The web page (it asks for the token and calls the API itself)."""
+    return FileResponse(STATIC / "index.html")
+
+
+@serve.deployment(name="ocr-ray-api", ray_actor_options={"num_cpus": 0})
+@serve.ingress(api)
+class OcrRayApi:
+    """The API replica; refuses to start without a token."""
+
+    def __init__(self) -> None:
+        load_token(get_settings())
+
+
+app = OcrRayApi.bind()

@@ -1,0 +1,65 @@
+"""``ocr-ray serve``: the API and page on a local (or given) Ray, in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import signal
+import sys
+import threading
+
+from ocr_ray.cli import register_command
+from ocr_ray.exceptions import ExitCode
+from ocr_ray.settings import get_settings
+
+
+def _add(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("serve", help="run the HTTP API and web page")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--address", help="Ray address (default: start a local Ray)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start Serve with the API, print where it is, and block until interrupted."""
+    _ensure_token()
+    import ray
+    from ray import serve
+
+    from ocr_ray._ray_init import connect
+    from ocr_ray._runner_actor import job_runner
+    from serve.app import app
+
+    connect(args.address)
+    serve.start(http_options={"host": args.host, "port": args.port})
+    serve.run(app, name="ocr-ray", route_prefix="/", blocking=False)
+    job_runner(get_settings().resolved_store_url)  # resumes unfinished API jobs
+    print(f"ocr-ray API on http://{args.host}:{args.port}/ (docs at /docs)", flush=True)
+    print(f"Ray at {ray.get_runtime_context().gcs_address}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    serve.shutdown()
+    ray.shutdown()
+    return ExitCode.ok
+
+
+def _ensure_token() -> None:
+    """Use the configured token, or make one for this machine and say where it is."""
+    settings = get_settings()
+    if settings.api_token or settings.api_token_file:
+        return
+    path = settings.home / "api_token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+    os.environ["OCR_RAY_API_TOKEN_FILE"] = str(path)  # inherited by the Serve replicas
+    get_settings.cache_clear()
+    print(f"API token (no OCR_RAY_API_TOKEN set) in {path}", file=sys.stderr)
+
+
+register_command(_add, "serve", cmd_serve)

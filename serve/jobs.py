@@ -1,0 +1,113 @@
+"""Starting API jobs on the detached runner, and storing uploads safely."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import ray
+
+from ocr_ray._job import new_job_id
+from ocr_ray._runner_actor import API_OWNER, job_runner
+from ocr_ray.models import JobParams
+from ocr_ray.settings import Settings
+from ocr_ray.store import Store
+
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]")
+_CHUNK = 1024 * 1024
+MAX_UPLOAD_FILES = 100_000
+
+
+class UploadTooLarge(ValueError):
+    """The upload is over OCR_RAY_UPLOAD_MAX_BYTES or the file-count limit."""
+
+
+class BadArchive(ValueError):
+    """A zip that cannot be read or has unsafe member names."""
+
+
+def start_job(
+    store: Store, settings: Settings, params: JobParams, job_id: str | None = None
+) -> str:
+    """Record the job and hand it to the runner actor; returns at once."""
+    job_id = job_id or new_job_id()
+    store.create_job(job_id=job_id, params=params.model_copy(update={"owner": API_OWNER}))
+    runner = job_runner(settings.resolved_store_url)
+    ray.get(runner.start.remote(job_id), timeout=120)
+    return job_id
+
+
+def upload_dir(settings: Settings, job_id: str) -> Path:
+    """Where an upload job's files are stored (a folder the server owns)."""
+    return settings.home / "uploads" / job_id
+
+
+def save_uploads(files: Iterable[tuple[str, BinaryIO]], target: Path, max_bytes: int) -> int:
+    """Write uploaded files (a zip is unpacked) under ``target``; returns files written."""
+    target.mkdir(parents=True, exist_ok=True)
+    budget = _Budget(max_bytes)
+    count = 0
+    for index, (name, stream) in enumerate(files):
+        if name.lower().endswith(".zip"):
+            count += _unpack_zip(stream, target, budget)
+        else:
+            _copy(stream, target / f"{index:05d}-{safe_name(name)}", budget)
+            count += 1
+    return count
+
+
+def safe_name(name: str) -> str:
+    """A plain file name made from an untrusted one: no folders, no odd characters."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    cleaned = _SAFE_NAME.sub("_", base).strip(" .")
+    return cleaned[:200] or "file"
+
+
+def _unpack_zip(stream: BinaryIO, target: Path, budget: _Budget) -> int:
+    try:
+        archive = zipfile.ZipFile(stream)
+    except zipfile.BadZipFile as exc:
+        raise BadArchive(f"not a readable zip: {exc}") from exc
+    count = 0
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) > MAX_UPLOAD_FILES:
+            raise UploadTooLarge(f"the zip holds over {MAX_UPLOAD_FILES} files")
+        for member in members:
+            parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+            if member.filename.startswith("/") or any(p in ("..", "") for p in parts):
+                raise BadArchive(f"unsafe member name in zip: {member.filename!r}")
+            relative = Path(*[safe_name(p) for p in parts])
+            destination = target / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as source:
+                _copy(source, destination, budget)  # counts real bytes: zip bombs stop here
+            count += 1
+    return count
+
+
+def _copy(source: BinaryIO, destination: Path, budget: _Budget) -> None:
+    with destination.open("wb") as out:
+        while chunk := source.read(_CHUNK):
+            budget.spend(len(chunk))
+            out.write(chunk)
+
+
+class _Budget:
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def spend(self, amount: int) -> None:
+        self.left -= amount
+        if self.left < 0:
+            raise UploadTooLarge("the upload is larger than OCR_RAY_UPLOAD_MAX_BYTES allows")
+
+
+def discard(target: Path) -> None:
+    """Remove a failed upload's folder."""
+    shutil.rmtree(target, ignore_errors=True)

@@ -1,0 +1,62 @@
+"""Request and response bodies."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from ocr_ray.models import ErrorInfo, Progress
+
+
+class ProcessRequest(BaseModel):
+    """Start a job on a folder that lies under one of the input roots."""
+
+    folder_path: str = Field(min_length=1, max_length=4096)
+    provider: str = "tesseract"
+    languages: list[str] = Field(default_factory=lambda: ["eng"], min_length=1, max_length=16)
+    recursive: bool = True
+    export_formats: list[str] = Field(
+        default_factory=lambda: ["jsonl", "json", "csv", "txt", "zip"]
+    )
+    skip_text: bool = False
+
+
+class JobCreated(BaseModel):
+    """The id of a job that was accepted."""
+
+    job_id: str
+
+
+class JobsPage(BaseModel):
+    """A page of jobs, newest first."""
+
+    data: list[Progress]
+    count: int
+
+
+class FileSummary(BaseModel):
+    """One file's outcome without its text (for listings)."""
+
+    path: str
+    status: str
+    pages: int
+    confidence: float | None
+    error: ErrorInfo | None
+
+
+class WorkersInfo(BaseModel):
+    """What the Ray cluster has and is doing."""
+
+    nodes_alive: int
+    worker_nodes: int
+    cpus_total: float
+    cpus_used: float
+    pending_tasks: int | None
+    jobs_running: list[str]
+
+
+class Options(BaseModel):
+    """What a job may ask for on this server."""
+
+    providers: dict[str, list[str]]
+    input_roots: list[str]
+    folders: list[str]

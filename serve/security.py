@@ -1,0 +1,52 @@
+"""API token loading and server-side path confinement."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from ocr_ray.settings import Settings
+
+
+class ConfigurationError(RuntimeError):
+    """The API cannot start safely with this configuration."""
+
+
+def load_token(settings: Settings) -> str:
+    """The API token from OCR_RAY_API_TOKEN or the file in OCR_RAY_API_TOKEN_FILE."""
+    token = settings.api_token
+    if not token and settings.api_token_file:
+        token = Path(settings.api_token_file).read_text(encoding="utf-8").strip()
+    if len(token) < 16:
+        raise ConfigurationError(
+            "the API needs a token of at least 16 characters: set OCR_RAY_API_TOKEN or "
+            "OCR_RAY_API_TOKEN_FILE (a Docker secret)"
+        )
+    return token
+
+
+def token_matches(given: str, expected: str) -> bool:
+    """Constant-time comparison."""
+    return secrets.compare_digest(given.encode(), expected.encode())
+
+
+def input_roots(settings: Settings) -> list[Path]:
+    """The configured folders jobs may read, resolved."""
+    return [Path(os.path.realpath(r)) for r in settings.input_roots.split(":") if r.strip()]
+
+
+def confine(path: str, roots: list[Path]) -> Path | None:
+    """``path`` resolved (symlinks included) if it lies inside a root, else None.
+
+    A relative path is taken relative to the first root. Comparing whole path
+    components means ``/data-evil`` is not inside ``/data``.
+    """
+    if not roots or "\0" in path:
+        return None
+    candidate = Path(path) if os.path.isabs(path) else roots[0] / path
+    real = Path(os.path.realpath(candidate))
+    for root in roots:
+        if real == root or root in real.parents:
+            return real
+    return None

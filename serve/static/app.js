@@ -1,0 +1,165 @@
+"use strict";
+// The page talks to the same API as any client, with the token kept in this browser.
+const $ = (id) => document.getElementById(id);
+let token = localStorage.getItem("ocr-ray-token") || "";
+let options = null;
+let currentJob = null;
+let pollTimer = null;
+
+async function api(path, init = {}) {
+  const headers = Object.assign({ Authorization: `Bearer ${token}` }, init.headers || {});
+  const response = await fetch(path, Object.assign({}, init, { headers }));
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
+    throw new Error(`${response.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+  }
+  return response;
+}
+
+function text(el, value) { el.textContent = value; return el; }
+
+async function loadOptions() {
+  options = await (await api("/api/bulk/options")).json();
+  text($("auth-status"), "connected");
+  const provider = $("provider");
+  provider.replaceChildren(...Object.keys(options.providers).map((name) => {
+    const option = text(document.createElement("option"), name);
+    option.value = name;
+    if (name === "tesseract") option.selected = true;
+    return option;
+  }));
+  $("folders").replaceChildren(...options.folders.map((f) => Object.assign(document.createElement("option"), { value: f })));
+  renderLanguages();
+  refreshJobs();
+}
+
+function renderLanguages() {
+  const langs = options.providers[$("provider").value] || [];
+  const boxes = langs.map((lang) => {
+    const label = document.createElement("label");
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", value: lang, checked: lang === "eng" });
+    label.append(box, ` ${lang}`);
+    return label;
+  });
+  $("languages").replaceChildren(text(document.createElement("legend"), "Languages"), ...boxes);
+}
+
+function chosenLanguages() {
+  return [...$("languages").querySelectorAll("input:checked")].map((b) => b.value);
+}
+
+async function startJob(event) {
+  event.preventDefault();
+  text($("form-error"), "");
+  const files = $("files").files;
+  try {
+    let response;
+    if (files.length) {
+      const form = new FormData();
+      for (const file of files) form.append("files", file, file.name);
+      form.append("provider", $("provider").value);
+      form.append("languages", chosenLanguages().join(","));
+      response = await api("/api/bulk/upload", { method: "POST", body: form });
+    } else {
+      const body = { folder_path: $("folder").value, provider: $("provider").value, languages: chosenLanguages() };
+      response = await api("/api/bulk/process", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+    }
+    follow((await response.json()).job_id);
+    $("files").value = "";
+  } catch (error) {
+    text($("form-error"), error.message);
+  }
+}
+
+function follow(jobId) {
+  currentJob = jobId;
+  $("current").hidden = false;
+  text($("job-id"), jobId);
+  $("download").hidden = true;
+  $("failures").hidden = true;
+  clearInterval(pollTimer);
+  poll();
+  pollTimer = setInterval(poll, 1000);
+}
+
+async function poll() {
+  const jobId = currentJob;
+  let p;
+  try { p = await (await api(`/api/bulk/progress/${encodeURIComponent(jobId)}`)).json(); }
+  catch (error) { text($("counts"), error.message); return; }
+  if (jobId !== currentJob) return;
+  $("bar").value = p.percentage;
+  text($("job-status"), p.status);
+  const eta = p.eta_s == null ? "" : ` · ETA ${Math.round(p.eta_s)} s`;
+  text($("counts"), `${p.current}/${p.total} files · ${p.succeeded} ok · ${p.failed} failed · ` +
+    `${p.skipped} skipped · ${p.pages} pages · ${p.rate.toFixed(2)} files/s${eta}`);
+  if (["completed", "cancelled", "failed"].includes(p.status)) {
+    clearInterval(pollTimer);
+    $("cancel").hidden = true;
+    await showFailures(jobId);
+    await offerDownload(jobId);
+    refreshJobs();
+  } else {
+    $("cancel").hidden = false;
+  }
+}
+
+async function showFailures(jobId) {
+  const rows = await (await api(`/api/bulk/files/${encodeURIComponent(jobId)}?status=failed&limit=1000`)).json();
+  const body = $("failures").querySelector("tbody");
+  body.replaceChildren(...rows.map((r) => {
+    const tr = document.createElement("tr");
+    tr.append(text(document.createElement("td"), r.path), text(document.createElement("td"), r.error.code),
+      text(document.createElement("td"), r.error.message));
+    return tr;
+  }));
+  $("failures").hidden = rows.length === 0;
+}
+
+async function offerDownload(jobId) {
+  // The token travels in a header, so the archive is fetched here and handed over as a blob.
+  const blob = await (await api(`/api/bulk/results/${encodeURIComponent(jobId)}`)).blob();
+  const link = $("download");
+  link.href = URL.createObjectURL(blob);
+  link.download = `ocr-${jobId}.zip`;
+  link.hidden = false;
+}
+
+async function refreshJobs() {
+  const page = await (await api("/api/bulk/jobs?limit=50")).json();
+  $("job-rows").replaceChildren(...page.data.map((j) => {
+    const tr = document.createElement("tr");
+    for (const value of [j.job_id, j.status, `${j.current}/${j.total}`, j.succeeded, j.failed, j.pages]) {
+      tr.append(text(document.createElement("td"), String(value)));
+    }
+    tr.addEventListener("click", () => follow(j.job_id));
+    return tr;
+  }));
+}
+
+function setUpDrop() {
+  const drop = $("drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    $("files").files = e.dataTransfer.files;
+  });
+}
+
+$("save-token").addEventListener("click", () => {
+  token = $("token").value.trim();
+  localStorage.setItem("ocr-ray-token", token);
+  loadOptions().catch((error) => text($("auth-status"), error.message));
+});
+$("provider").addEventListener("change", renderLanguages);
+$("job-form").addEventListener("submit", startJob);
+$("refresh").addEventListener("click", () => refreshJobs());
+$("cancel").addEventListener("click", () => api(`/api/bulk/jobs/${encodeURIComponent(currentJob)}/cancel`, { method: "POST" }).then(poll));
+setUpDrop();
+$("token").value = token;
+if (token) loadOptions().catch((error) => text($("auth-status"), error.message));
