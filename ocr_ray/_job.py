@@ -224,10 +224,11 @@ def progress_of(row: JobRow) -> Progress:
     total = scanned if scanned is not None else max(row.total, row.expected_total or 0)
     done = row.done
     rate, eta = 0.0, None
-    if row.status is JobStatus.running and row.started_at:
-        elapsed = max(time.time() - row.started_at, 1e-6)
+    if row.started_at:
+        elapsed = max((row.finished_at or time.time()) - row.started_at, 1e-6)
         rate = (done - row.done_at_start) / elapsed
-        eta = (total - done) / rate if rate > 0 and scanned is not None else None
+        running = row.status is JobStatus.running
+        eta = (total - done) / rate if running and rate > 0 and scanned is not None else None
     return Progress(
         job_id=row.id,
         status=row.status,

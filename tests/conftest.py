@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import signal
+import socket
+import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,3 +70,82 @@ def sample_dir(tmp_path: Path) -> Path:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@dataclass
+class ApiServer:
+    """A running ``ocr-ray serve`` process."""
+
+    url: str
+    token: str
+    root: Path
+    home: Path
+    ray_address: str
+    process: subprocess.Popen[str]
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The real app on Ray Serve over a real local Ray, serving one input root."""
+    base = tmp_path_factory.mktemp("api")
+    root, home = base / "root", base / "home"
+    (root / "samples").mkdir(parents=True)
+    for name in ("phototest.tif", "c015.tif", "d027.tif"):
+        shutil.copy(PAGES / name, root / "samples" / name)
+    port = _free_port()
+    token = secrets.token_urlsafe(24)
+    env = dict(
+        os.environ,
+        OCR_RAY_API_TOKEN=token,
+        OCR_RAY_INPUT_ROOTS=str(root),
+        OCR_RAY_HOME=str(home),
+        OCR_RAY_UPLOAD_MAX_BYTES=str(8 * 1024 * 1024),
+        PYTHONUNBUFFERED="1",
+    )
+    process = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "ocr-ray"), "serve", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    address = _wait_for_serve(process, f"http://127.0.0.1:{port}")
+    yield ApiServer(f"http://127.0.0.1:{port}", token, root, home, address, process)
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_serve(process: subprocess.Popen[str], url: str) -> str:
+    """Read the server's output until it reports its Ray address and answers /ready."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + 180
+    address = ""
+    while time.monotonic() < deadline and not address:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            raise RuntimeError("ocr-ray serve exited during start-up")
+        if line.startswith("Ray at "):
+            address = line.split()[-1]
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                return address
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("ocr-ray serve did not become ready")

@@ -1,0 +1,77 @@
+"""The web page in a real browser (Debian's Chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PAGES, ApiServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_submit_a_folder_watch_progress_and_download(
+    api_server: ApiServer, browser, tmp_path: Path
+) -> None:
+    folder = api_server.root / "web"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(PAGES / "c015.tif", folder / "c015.tif")
+    shutil.copy(PAGES / "phototest.tif", folder / "phototest.tif")
+    (folder / "broken.png").write_bytes(b"not really a png")
+    page = browser.new_page(accept_downloads=True)
+    page.goto(api_server.url + "/")
+    page.fill("#token", api_server.token)
+    page.click("#save-token")
+    page.wait_for_selector("#auth-status:has-text('connected')")
+    assert page.locator("#provider").input_value() == "tesseract"
+    assert page.locator("#languages input[value=eng]").is_checked()
+    page.fill("#folder", "web")
+    page.click("#start")
+    page.wait_for_selector("#download:not([hidden])", timeout=180_000)
+    assert page.locator("#job-status").inner_text() == "completed"
+    assert page.locator("#counts").inner_text().startswith("3/3 files · 2 ok · 1 failed")
+    failures = page.locator("#failures tbody tr")
+    assert failures.count() == 1
+    assert "broken.png" in failures.nth(0).inner_text()
+    assert "unsupported_format" in failures.nth(0).inner_text()
+    with page.expect_download() as download_info:
+        page.click("#download")
+    saved = tmp_path / "results.zip"
+    download_info.value.save_as(saved)
+    import zipfile
+
+    with zipfile.ZipFile(saved) as archive:
+        assert "results.jsonl" in archive.namelist()
+        assert archive.read("results.jsonl").count(b"\n") == 3
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    assert page.locator("#job-rows tr").count() >= 1
+
+
+def test_a_wrong_token_is_reported(api_server: ApiServer, browser) -> None:
+    page = browser.new_page()
+    page.goto(api_server.url + "/")
+    page.fill("#token", "wrong-token-wrong-token")
+    page.click("#save-token")
+    page.wait_for_selector("#auth-status:has-text('401')")
