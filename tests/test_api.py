@@ -205,9 +205,10 @@ def test_a_killed_job_runner_resumes_without_loss_or_double_counting(api_server:
         while http.get(f"/api/bulk/progress/{job_id}").json()["succeeded"] < 3:
             time.sleep(0.2)
         kill = (
-            "import ray; ray.init(address=%r, log_to_driver=False);"
-            "a = ray.get_actor('ocr-ray-job-runner', namespace='ocr_ray'); ray.kill(a, no_restart=False)"
-        ) % api_server.ray_address
+            f"import ray; ray.init(address={api_server.ray_address!r}, log_to_driver=False);"
+            "a = ray.get_actor('ocr-ray-job-runner', namespace='ocr_ray');"
+            "ray.kill(a, no_restart=False)"
+        )
         env = dict(os.environ, RAY_AUTH_MODE="token")  # joining a token-auth cluster
         subprocess.run(
             [sys.executable, "-c", kill], check=True, capture_output=True, timeout=120, env=env
