@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -29,6 +30,7 @@ SUPPORTED_SUFFIXES = IMAGE_SUFFIXES | PDF_SUFFIXES
 # Only TIFF is a document of pages; GIF and WebP frames are animation, so page 1 is read.
 _MULTIPAGE_FORMATS = {"TIFF"}
 _HASH_CHUNK = 1024 * 1024
+_PDFIUM_LOCK = threading.RLock()
 
 # We enforce our own pixel cap with a clear error; Pillow's would fire at an unrelated size.
 Image.MAX_IMAGE_PIXELS = None
@@ -194,11 +196,14 @@ class _PdfDocument(Document):
 @contextlib.contextmanager
 def open_document(path: str, kind: Kind, *, dpi: int) -> Iterator[Document]:
     """Open a file for page access; closed on exit."""
-    doc: Document = _PdfDocument(path, dpi) if kind == "pdf" else _ImageDocument(path)
-    try:
-        yield doc
-    finally:
-        doc.close()
+    # PDFium is not thread-safe (its last-error code is global), and the coordinator
+    # probes on several threads: one PDF at a time per process.
+    with _PDFIUM_LOCK if kind == "pdf" else contextlib.nullcontext():
+        doc: Document = _PdfDocument(path, dpi) if kind == "pdf" else _ImageDocument(path)
+        try:
+            yield doc
+        finally:
+            doc.close()
 
 
 def _ocr_ready(image: Image.Image) -> Image.Image:
