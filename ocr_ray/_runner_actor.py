@@ -7,6 +7,7 @@ the store's one-row-per-file rule keeps a resumed job from counting anything twi
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -14,6 +15,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ocr_ray._coordinator import Coordinator
+from ocr_ray._scan import iter_files
 from ocr_ray.models import JobStatus
 from ocr_ray.settings import get_settings
 from ocr_ray.store import open_store
@@ -31,6 +33,7 @@ class JobRunner:
         self._store_url = store_url
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._job_scaler: Any = None
         for row in open_store(store_url).list_jobs(limit=10_000):
             if row.params.owner == API_OWNER and row.status in _RESUMABLE:
                 self.start(row.id)
@@ -56,13 +59,36 @@ class JobRunner:
         row = store.get_job(job_id)
         if row is None or row.status.finished:
             return
-        coordinator = Coordinator(
-            store=store, job_id=job_id, params=row.params, settings=get_settings()
-        )
+        settings = get_settings()
+        coordinator = Coordinator(store=store, job_id=job_id, params=row.params, settings=settings)
+        scaler = self._scaler() if settings.autoscale else None
+        if scaler is not None:
+            files = sum(1 for _ in iter_files(row.params.paths, recursive=row.params.recursive))
+            with contextlib.suppress(Exception):  # no capacity change: run on what is there
+                scaler.before_job(files)
         try:
             coordinator.run()
         except Exception:  # recorded as failed in the store by the coordinator
             return
+        finally:
+            if scaler is not None:
+                scaler.after_job()
+
+    def _scaler(self) -> Any:
+        """The swarm job scaler (cluster/ is only present in the cluster image)."""
+        with self._lock:
+            if self._job_scaler is None:
+                from cluster.scaling import JobScaler
+                from cluster.swarm import Swarm
+
+                s = get_settings()
+                self._job_scaler = JobScaler(
+                    Swarm(s.stack_name),
+                    files_per_worker=s.files_per_worker,
+                    max_replicas=s.max_replicas,
+                    idle_s=s.scale_idle_s,
+                )
+            return self._job_scaler
 
 
 def job_runner(store_url: str) -> Any:

@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     # Cluster (cluster/).
     files_per_worker: int = Field(default=200, ge=1)
     max_replicas: int = Field(default=8, ge=0)
-    autoscale: bool = False
+    autoscale: bool = False  # job-size scaling of the swarm worker service (API jobs)
+    scale_idle_s: float = Field(default=300.0, ge=0)  # idle time before scaling back down
     stack_name: str = "ocr"
 
     @field_validator("home")

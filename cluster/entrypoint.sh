@@ -1,0 +1,60 @@
+#!/bin/sh
+# Role of this container: head | worker | api.
+# On an overlay network every container has its own address; on the host network (a
+# single-node swarm without iptables) they share one, so per-node agent ports are
+# picked free rather than left at Ray's fixed defaults.
+set -eu
+role="${1:-worker}"
+head="${OCR_RAY_HEAD_HOST:-ray-head}"
+ip_arg=""
+[ -n "${OCR_RAY_NODE_IP:-}" ] && ip_arg="--node-ip-address=$OCR_RAY_NODE_IP"
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'
+}
+
+node_ports() {
+  echo "--dashboard-agent-listen-port=$(free_port) --dashboard-agent-grpc-port=$(free_port)" \
+       "--metrics-export-port=$(free_port) --runtime-env-agent-port=$(free_port)"
+}
+
+wait_for_head() {
+  for _ in $(seq 180); do
+    ray health-check --address "$head:6379" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  echo "Ray head $head:6379 did not answer" >&2
+  exit 1
+}
+
+# A clean `ray stop` on SIGTERM, inside swarm's stop grace period.
+trap 'ray stop --grace-period 20 >/dev/null 2>&1; exit 0' TERM INT
+
+case "$role" in
+  head)
+    autoscale=""
+    [ "${OCR_RAY_AUTOSCALER:-0}" = "1" ] && autoscale="--autoscaling-config=/src/cluster/autoscaler.yaml"
+    ray start --head --block --port=6379 --num-cpus=0 --ray-client-server-port=10001 \
+      --dashboard-host="${OCR_RAY_DASHBOARD_HOST:-0.0.0.0}" --disable-usage-stats \
+      $ip_arg $autoscale &
+    ;;
+  worker)
+    wait_for_head
+    # shellcheck disable=SC2046
+    ray start --block --address="$head:6379" --num-cpus="${OCR_RAY_WORKER_CPUS:-1}" \
+      --disable-usage-stats $(node_ports) $ip_arg &
+    ;;
+  api)
+    wait_for_head
+    # shellcheck disable=SC2046
+    ray start --address="$head:6379" --num-cpus=0 --resources='{"ocr_api": 1}' \
+      --disable-usage-stats $(node_ports) $ip_arg
+    ocr-ray serve --address auto --host "${OCR_RAY_API_HOST:-0.0.0.0}" \
+      --port "${OCR_RAY_API_PORT:-8000}" &
+    ;;
+  *)
+    echo "usage: entrypoint.sh head|worker|api" >&2
+    exit 2
+    ;;
+esac
+wait $!

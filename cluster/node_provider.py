@@ -1,0 +1,145 @@
+"""A Ray autoscaler node provider for Docker Swarm (``provider: type: external``).
+
+Each autoscaled Ray worker is its own one-replica swarm service. The autoscaler only
+terminates nodes it has seen idle for ``idle_timeout_minutes``, and terminating removes
+exactly that node's service, so scale-down never stops a node in the middle of a task
+(scaling one shared service down would let swarm pick the victim).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from typing import Any
+
+import docker
+from ray.autoscaler.node_provider import NodeProvider
+from ray.autoscaler.tags import STATUS_UP_TO_DATE, TAG_RAY_NODE_KIND, TAG_RAY_NODE_STATUS
+
+_TAGS_LABEL = "ocr-ray.tags"
+_IP_LABEL = "ocr-ray.ip"
+
+
+class SwarmNodeProvider(NodeProvider):
+    """Creates and removes worker services; the head node is the stack's own."""
+
+    def __init__(self, provider_config: dict[str, Any], cluster_name: str) -> None:
+        super().__init__(provider_config, cluster_name)
+        self._client = docker.from_env()
+        self._stack = os.environ.get("OCR_RAY_STACK_NAME", provider_config.get("stack", "ocr"))
+        self._lock = threading.Lock()
+
+    # Queries ------------------------------------------------------------------------
+    def non_terminated_nodes(self, tag_filters: dict[str, str]) -> list[str]:
+        found = []
+        for service in self._services():
+            tags = self._tags(service)
+            if all(tags.get(k) == v for k, v in tag_filters.items()):
+                found.append(service.name)
+        return found
+
+    def is_running(self, node_id: str) -> bool:
+        return self._service(node_id) is not None
+
+    def is_terminated(self, node_id: str) -> bool:
+        return self._service(node_id) is None
+
+    def node_tags(self, node_id: str) -> dict[str, str]:
+        service = self._service(node_id)
+        return self._tags(service) if service else {}
+
+    def internal_ip(self, node_id: str) -> str:
+        service = self._service(node_id)
+        labels = service.attrs["Spec"]["Labels"] if service else {}
+        return str(labels.get(_IP_LABEL, ""))
+
+    def external_ip(self, node_id: str) -> str:
+        return self.internal_ip(node_id)
+
+    # Changes ------------------------------------------------------------------------
+    def create_node(self, node_config: dict[str, Any], tags: dict[str, str], count: int) -> None:
+        with self._lock:
+            for _ in range(count):
+                self._create_one(
+                    node_config, dict(tags, **{TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE})
+                )
+
+    def set_node_tags(self, node_id: str, tags: dict[str, str]) -> None:
+        with self._lock:
+            service = self._service(node_id)
+            if service is None:
+                return
+            spec = service.attrs["Spec"]
+            labels = dict(
+                spec["Labels"], **{_TAGS_LABEL: json.dumps(dict(self._tags(service), **tags))}
+            )
+            service.update(labels=labels)
+
+    def terminate_node(self, node_id: str) -> None:
+        with self._lock:
+            service = self._service(node_id)
+            if service is not None:
+                service.remove()
+
+    # Helpers ------------------------------------------------------------------------
+    def _create_one(self, node_config: dict[str, Any], tags: dict[str, str]) -> None:
+        name = f"{self._stack}_ray-auto-{uuid.uuid4().hex[:8]}"
+        ip = self._next_ip()
+        env = dict(
+            node_config.get("env", {}),
+            OCR_RAY_HEAD_HOST=os.environ.get("OCR_RAY_HEAD_HOST", "ray-head"),
+        )
+        if ip:
+            env["OCR_RAY_NODE_IP"] = ip
+        inputs = os.environ.get("OCR_RAY_INPUT_DIR")
+        self._client.services.create(
+            image=node_config.get("image", "ocr-ray:latest"),
+            args=["worker"],
+            name=name,
+            env=[f"{k}={v}" for k, v in env.items()],
+            labels={
+                "ocr-ray.stack": self._stack,
+                "ocr-ray.cluster": self.cluster_name,
+                _TAGS_LABEL: json.dumps(tags),
+                _IP_LABEL: ip,
+            },
+            networks=[os.environ.get("OCR_RAY_WORKER_NETWORK", f"{self._stack}_ocr")],
+            mounts=[f"{inputs}:/data/inputs:ro"] if inputs else [],
+            secrets=self._secrets(node_config.get("secrets", [])),
+            stop_grace_period=30 * 10**9,
+        )
+
+    def _next_ip(self) -> str:
+        """On a shared host network each autoscaled node gets its own loopback address."""
+        prefix = os.environ.get("OCR_RAY_LOOPBACK_PREFIX")
+        if not prefix:
+            return ""
+        used = {s.attrs["Spec"]["Labels"].get(_IP_LABEL) for s in self._services()}
+        return next(f"{prefix}.{i}" for i in range(1, 255) if f"{prefix}.{i}" not in used)
+
+    def _secrets(self, names: list[str]) -> list[Any]:
+        refs = []
+        for name in names:  # stack-scoped secret, mounted under its short name
+            secret = self._client.secrets.get(f"{self._stack}_{name}")
+            refs.append(docker.types.SecretReference(secret.id, secret.name, filename=name))
+        return refs
+
+    def _services(self) -> list[Any]:
+        labels = [f"ocr-ray.cluster={self.cluster_name}", f"ocr-ray.stack={self._stack}"]
+        return list(self._client.services.list(filters={"label": labels}))
+
+    def _service(self, node_id: str) -> Any:
+        try:
+            return self._client.services.get(node_id)
+        except docker.errors.NotFound:
+            return None
+
+    @staticmethod
+    def _tags(service: Any) -> dict[str, str]:
+        raw = service.attrs["Spec"]["Labels"].get(_TAGS_LABEL, "{}")
+        return dict(json.loads(raw))
+
+
+__all__ = ["TAG_RAY_NODE_KIND", "SwarmNodeProvider"]

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Prepares a single-node Docker Swarm on a bare Debian machine for tests and demos:
+# a Docker engine on its own socket, `swarm init`, a Debian base image made with
+# debootstrap (no registry needed), and the ocr-ray image. Prints the DOCKER_HOST to use.
+# Idempotent: a running engine, an existing swarm and unchanged images are reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATE=${OCR_RAY_DOCKER_STATE:-/var/lib/ocr-ray-docker}
+SOCKET=${OCR_RAY_DOCKER_SOCKET:-/run/ocr-ray-docker.sock}
+IMAGE=${OCR_RAY_IMAGE:-ocr-ray:latest}
+BASE=ocr-ray-base:bookworm
+export DOCKER_HOST="unix://$SOCKET"
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+
+if ! docker info >/dev/null 2>&1; then
+  $SUDO mkdir -p "$STATE" /run/ocr-ray-docker
+  # No iptables or bridge here: containers use the host network (see cluster/README.md).
+  $SUDO sh -c "nohup dockerd --storage-driver vfs --iptables=false --bridge=none \
+    --host '$DOCKER_HOST' --data-root '$STATE' --exec-root /run/ocr-ray-docker \
+    --pidfile /run/ocr-ray-docker.pid >'$STATE.log' 2>&1 &"
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null
+fi
+
+if [[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]]; then
+  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+fi
+
+if ! docker image inspect "$BASE" >/dev/null 2>&1; then
+  rootfs=$(mktemp -d)
+  $SUDO debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
+  $SUDO tar -C "$rootfs" -c . | docker import - "$BASE" >/dev/null
+  $SUDO rm -rf "$rootfs"
+fi
+
+# The build reaches PyPI through the host's network, so it trusts the host's CAs.
+cp /etc/ssl/certs/ca-certificates.crt cluster/build-ca.crt
+trap 'rm -f cluster/build-ca.crt' EXIT
+docker build --network host --build-arg BASE="$BASE" -t "$IMAGE" -f cluster/Dockerfile . >&2
+echo "DOCKER_HOST=$DOCKER_HOST"

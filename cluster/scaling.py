@@ -1,0 +1,63 @@
+"""Job-size scaling: size the worker service to a job before it starts, shrink when idle."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+from cluster.swarm import Swarm
+
+
+def plan_replicas(files: int, *, swarm_nodes: int, files_per_worker: int, max_replicas: int) -> int:
+    """Workers for a job: one per ``files_per_worker`` files, capped at twice the swarm's
+    nodes and at ``max_replicas``, and never fewer than one."""
+    wanted = math.ceil(files / max(files_per_worker, 1))
+    return max(1, min(wanted, 2 * max(swarm_nodes, 1), max_replicas))
+
+
+@dataclass
+class JobScaler:
+    """Scales ``<stack>_ray-worker`` up for jobs and back to ``baseline`` after ``idle_s``."""
+
+    swarm: Swarm
+    files_per_worker: int
+    max_replicas: int
+    baseline: int = 1
+    idle_s: float = 300.0
+    join_timeout_s: float = 300.0
+    _active: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _timer: threading.Timer | None = None
+
+    def before_job(self, files: int) -> int:
+        """Scale for a job of ``files`` files and wait until the Ray nodes joined."""
+        target = plan_replicas(
+            files,
+            swarm_nodes=len(self.swarm.nodes()),
+            files_per_worker=self.files_per_worker,
+            max_replicas=self.max_replicas,
+        )
+        with self._lock:
+            self._active += 1
+            if self._timer:
+                self._timer.cancel()
+            _, current = self.swarm.replicas(self.swarm.service("ray-worker"))
+            if target > current:
+                self.swarm.scale(target)
+        self.swarm.wait_for_workers(min(target, max(current, target)), self.join_timeout_s)
+        return target
+
+    def after_job(self) -> None:
+        """Schedule the scale-down once no job has run for ``idle_s``."""
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                self._timer = threading.Timer(self.idle_s, self._scale_down)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _scale_down(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self.swarm.scale(self.baseline)

@@ -1,0 +1,102 @@
+"""Deploying docker-stack.ray.yml, as it is or rewritten for a single host network."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STACK_FILE = Path(__file__).resolve().parent.parent / "docker-stack.ray.yml"
+LOOPBACK_HEAD = "127.0.0.1"
+
+
+def load_stack(path: Path = STACK_FILE) -> dict[str, Any]:
+    """The stack file as data (anchors and merge keys resolved)."""
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def host_network(stack: dict[str, Any], *, docker_socket: str, api_port: int) -> dict[str, Any]:
+    """Rewrite the stack for a single node whose engine has no iptables or bridge.
+
+    Every container joins the host network; Ray binds to loopback addresses (one per
+    worker slot, so nodes stay distinguishable), nothing is published beyond loopback,
+    reservations that a small machine cannot honour are dropped, and the MongoDB service
+    (no registry to pull it from) is left out.
+    """
+    out = copy.deepcopy(stack)
+    out["services"].pop("mongodb", None)
+    out["networks"] = {"hostnet": {"external": True, "name": "host"}}
+    out["volumes"] = {k: v for k, v in out.get("volumes", {}).items() if k != "mongo-data"}
+    node_ips = {
+        "ray-head": LOOPBACK_HEAD,
+        "api": LOOPBACK_HEAD,
+        "ray-worker": "127.0.1.{{.Task.Slot}}",
+    }
+    for name, service in out["services"].items():
+        service["networks"] = ["hostnet"]
+        service.pop("ports", None)
+        service.pop("hostname", None)  # the host network keeps the host's name
+        env = service.setdefault("environment", {})
+        env.update(
+            OCR_RAY_HEAD_HOST=LOOPBACK_HEAD,
+            OCR_RAY_NODE_IP=node_ips[name],
+            OCR_RAY_DASHBOARD_HOST=LOOPBACK_HEAD,
+            OCR_RAY_API_HOST=LOOPBACK_HEAD,
+            OCR_RAY_API_PORT=str(api_port),
+        )
+        if name == "ray-head":  # what the autoscaler's workers need on this network
+            env.update(OCR_RAY_WORKER_NETWORK="host", OCR_RAY_LOOPBACK_PREFIX="127.0.2")
+        service["volumes"] = [_local_socket(v, docker_socket) for v in service.get("volumes", [])]
+        service["deploy"].get("resources", {}).pop("reservations", None)
+        _retarget_healthcheck(service, api_port)
+    return out
+
+
+def _local_socket(volume: str, docker_socket: str) -> str:
+    return volume.replace("/var/run/docker.sock:", f"{docker_socket}:", 1)
+
+
+def _retarget_healthcheck(service: dict[str, Any], api_port: int) -> None:
+    test = service.get("healthcheck", {}).get("test", [])
+    service.get("healthcheck", {})["test"] = [
+        t.replace("ray-head:6379", f"{LOOPBACK_HEAD}:6379").replace(
+            "127.0.0.1:8000", f"127.0.0.1:{api_port}"
+        )
+        for t in test
+    ]
+
+
+def deploy(stack: dict[str, Any], name: str, env: dict[str, str]) -> None:
+    """``docker stack deploy`` the given stack data under ``name``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        yaml.safe_dump(stack, handle, sort_keys=False)
+    try:
+        subprocess.run(
+            [
+                "docker",
+                "stack",
+                "deploy",
+                "--resolve-image",
+                "never",
+                "--prune",
+                "-c",
+                handle.name,
+                name,
+            ],
+            check=True,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        os.unlink(handle.name)
+
+
+def remove(name: str) -> None:
+    """``docker stack rm``."""
+    subprocess.run(["docker", "stack", "rm", name], check=True, capture_output=True, text=True)

@@ -1,0 +1,124 @@
+"""Docker Swarm access through the docker SDK: services, nodes, secrets, Ray inside the head."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+from docker.errors import NotFound
+
+ROLES = ("ray-head", "ray-worker", "api")
+
+
+@dataclass
+class Swarm:
+    """One stack on one swarm."""
+
+    stack: str
+    client: Any = None
+
+    def __post_init__(self) -> None:
+        self.client = self.client or docker.from_env()
+
+    def service(self, role: str) -> Any:
+        """The stack's service for ``role`` (ray-head, ray-worker, api)."""
+        return self.client.services.get(f"{self.stack}_{role}")
+
+    def services(self) -> list[Any]:
+        """Every service of the stack, plus autoscaler-created workers."""
+        wanted = {"label": [f"com.docker.stack.namespace={self.stack}"]}
+        found = {s.id: s for s in self.client.services.list(filters=wanted)}
+        for s in self.client.services.list(filters={"label": [f"ocr-ray.stack={self.stack}"]}):
+            found[s.id] = s
+        return sorted(found.values(), key=lambda s: s.name)
+
+    def replicas(self, service: Any) -> tuple[int, int]:
+        """(running, desired) tasks of a replicated service."""
+        desired = service.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
+        running = sum(1 for t in service.tasks() if t["Status"]["State"] == "running")
+        return running, desired
+
+    def scale(self, replicas: int) -> None:
+        """Set the worker service's replica count."""
+        self.service("ray-worker").scale(replicas)
+
+    def nodes(self) -> list[dict[str, str]]:
+        """Swarm nodes with role, availability and state."""
+        return [
+            {
+                "id": n.id[:12],
+                "hostname": n.attrs["Description"]["Hostname"],
+                "role": n.attrs["Spec"]["Role"],
+                "availability": n.attrs["Spec"]["Availability"],
+                "state": n.attrs["Status"]["State"],
+            }
+            for n in self.client.nodes.list()
+        ]
+
+    def set_availability(self, node: str, availability: str) -> None:
+        """Drain (``drain``) or restore (``active``) a swarm node by id or hostname."""
+        for candidate in self.client.nodes.list():
+            if node in (
+                candidate.id,
+                candidate.id[:12],
+                candidate.attrs["Description"]["Hostname"],
+            ):
+                spec = dict(candidate.attrs["Spec"], Availability=availability)
+                candidate.update(spec)
+                return
+        raise LookupError(f"no swarm node {node!r}")
+
+    def head_container(self) -> Any:
+        """The running head container on this node."""
+        label = {
+            "label": [f"com.docker.swarm.service.name={self.stack}_ray-head"],
+            "status": "running",
+        }
+        containers = self.client.containers.list(filters=label)
+        if not containers:
+            raise LookupError("no running Ray head container on this node")
+        return containers[0]
+
+    def ray_nodes(self) -> list[dict[str, Any]]:
+        """Alive Ray nodes as the head sees them (id, ip, CPUs, whether head)."""
+        script = (
+            "import json, ray; ray.init(address='auto', logging_level='ERROR');"
+            "print(json.dumps([{'id': n['NodeID'], 'ip': n['NodeManagerAddress'],"
+            " 'cpus': n['Resources'].get('CPU', 0),"
+            " 'head': 'node:__internal_head__' in n['Resources']}"
+            " for n in ray.nodes() if n['Alive']]))"
+        )
+        result = self.head_container().exec_run(["python3", "-c", script])
+        if result.exit_code != 0:
+            raise RuntimeError(result.output.decode(errors="replace")[-2000:])
+        return list(json.loads(result.output.decode().strip().splitlines()[-1]))
+
+    def wait_for_workers(self, count: int, timeout_s: float) -> list[dict[str, Any]]:
+        """Block until ``count`` Ray nodes with CPUs are alive, or raise TimeoutError."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                workers = [n for n in self.ray_nodes() if n["cpus"] > 0]
+            except (LookupError, RuntimeError):
+                workers = []
+            if len(workers) >= count:
+                return workers
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{len(workers)} of {count} Ray worker nodes joined in {timeout_s:g} s"
+                )
+            time.sleep(2)
+
+    def ensure_secret(self, name: str, value: str | None = None) -> str | None:
+        """Create a secret if missing; returns the value when it was created here."""
+        try:
+            self.client.secrets.get(name)
+            return None
+        except NotFound:
+            value = value or secrets.token_urlsafe(32)
+            self.client.secrets.create(name=name, data=value.encode())
+            return value
