@@ -8,17 +8,26 @@ exactly that node's service, so scale-down never stops a node in the middle of a
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import sys
 import threading
 import uuid
 from typing import Any
 
-import docker
 from ray.autoscaler.node_provider import NodeProvider
-from ray.autoscaler.tags import STATUS_UP_TO_DATE, TAG_RAY_NODE_KIND, TAG_RAY_NODE_STATUS
+from ray.autoscaler.tags import (
+    NODE_KIND_HEAD,
+    STATUS_UP_TO_DATE,
+    TAG_RAY_NODE_KIND,
+    TAG_RAY_NODE_STATUS,
+    TAG_RAY_USER_NODE_TYPE,
+)
+from ray.util import get_node_ip_address
 
 _TAGS_LABEL = "ocr-ray.tags"
+_RAY_PRIVATE = os.path.join("autoscaler", "_private")
 _IP_LABEL = "ocr-ray.ip"
 
 
@@ -27,13 +36,23 @@ class SwarmNodeProvider(NodeProvider):
 
     def __init__(self, provider_config: dict[str, Any], cluster_name: str) -> None:
         super().__init__(provider_config, cluster_name)
-        self._client = docker.from_env()
+        self._docker = _docker_sdk()
+        self._client = self._docker.from_env()
         self._stack = os.environ.get("OCR_RAY_STACK_NAME", provider_config.get("stack", "ocr"))
         self._lock = threading.Lock()
+        # The head is the stack's own service; the autoscaler must see it, never remove it.
+        self._head = f"{self._stack}_ray-head"
+        self._head_tags = {
+            TAG_RAY_NODE_KIND: NODE_KIND_HEAD,
+            TAG_RAY_USER_NODE_TYPE: "head",  # head_node_type in cluster/autoscaler.yaml
+            TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE,
+        }
 
     # Queries ------------------------------------------------------------------------
     def non_terminated_nodes(self, tag_filters: dict[str, str]) -> list[str]:
         found = []
+        if all(self._head_tags.get(k) == v for k, v in tag_filters.items()):
+            found.append(self._head)
         for service in self._services():
             tags = self._tags(service)
             if all(tags.get(k) == v for k, v in tag_filters.items()):
@@ -41,16 +60,20 @@ class SwarmNodeProvider(NodeProvider):
         return found
 
     def is_running(self, node_id: str) -> bool:
-        return self._service(node_id) is not None
+        return node_id == self._head or self._service(node_id) is not None
 
     def is_terminated(self, node_id: str) -> bool:
-        return self._service(node_id) is None
+        return node_id != self._head and self._service(node_id) is None
 
     def node_tags(self, node_id: str) -> dict[str, str]:
+        if node_id == self._head:
+            return dict(self._head_tags)
         service = self._service(node_id)
         return self._tags(service) if service else {}
 
     def internal_ip(self, node_id: str) -> str:
+        if node_id == self._head:
+            return str(get_node_ip_address())  # the provider runs on the head
         service = self._service(node_id)
         labels = service.attrs["Spec"]["Labels"] if service else {}
         return str(labels.get(_IP_LABEL, ""))
@@ -67,6 +90,9 @@ class SwarmNodeProvider(NodeProvider):
                 )
 
     def set_node_tags(self, node_id: str, tags: dict[str, str]) -> None:
+        if node_id == self._head:
+            self._head_tags.update(tags)
+            return
         with self._lock:
             service = self._service(node_id)
             if service is None:
@@ -78,6 +104,8 @@ class SwarmNodeProvider(NodeProvider):
             service.update(labels=labels)
 
     def terminate_node(self, node_id: str) -> None:
+        if node_id == self._head:
+            return
         with self._lock:
             service = self._service(node_id)
             if service is not None:
@@ -123,7 +151,7 @@ class SwarmNodeProvider(NodeProvider):
         refs = []
         for name in names:  # stack-scoped secret, mounted under its short name
             secret = self._client.secrets.get(f"{self._stack}_{name}")
-            refs.append(docker.types.SecretReference(secret.id, secret.name, filename=name))
+            refs.append(self._docker.types.SecretReference(secret.id, secret.name, filename=name))
         return refs
 
     def _services(self) -> list[Any]:
@@ -133,13 +161,26 @@ class SwarmNodeProvider(NodeProvider):
     def _service(self, node_id: str) -> Any:
         try:
             return self._client.services.get(node_id)
-        except docker.errors.NotFound:
+        except self._docker.errors.NotFound:
             return None
 
     @staticmethod
     def _tags(service: Any) -> dict[str, str]:
         raw = service.attrs["Spec"]["Labels"].get(_TAGS_LABEL, "{}")
         return dict(json.loads(raw))
+
+
+def _docker_sdk() -> Any:
+    """The docker SDK. Ray's monitor runs with its own folder first on sys.path, and that
+    folder holds a docker.py of Ray's, which a plain ``import docker`` would find."""
+    if not hasattr(sys.modules.get("docker"), "from_env"):
+        sys.modules.pop("docker", None)
+    saved = sys.path[:]
+    sys.path[:] = [p for p in saved if not p.rstrip(os.sep).endswith(_RAY_PRIVATE)]
+    try:
+        return importlib.import_module("docker")
+    finally:
+        sys.path[:] = saved
 
 
 __all__ = ["TAG_RAY_NODE_KIND", "SwarmNodeProvider"]

@@ -171,17 +171,15 @@ def _remove(stack: Stack) -> None:
 @pytest.fixture(scope="module")
 def stack(swarm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     inputs = tmp_path_factory.mktemp("swarm-inputs")
-    yield from deploy(
-        swarm_env,
-        "ocrt",
-        inputs,
-        "--workers",
-        "1",
-        "--job-scaling",
-        OCR_RAY_FILES_PER_WORKER="8",
-        OCR_RAY_MAX_REPLICAS="2",
-        OCR_RAY_SCALE_IDLE_S="20",
-    )
+    settings = {
+        "OCR_RAY_FILES_PER_WORKER": "8",
+        "OCR_RAY_MAX_REPLICAS": "2",
+        "OCR_RAY_SCALE_IDLE_S": "20",
+    }
+    with deploy(
+        swarm_env, "ocrt", inputs, "--workers", "1", "--job-scaling", **settings
+    ) as deployed:
+        yield deployed
 
 
 def _worker_ids(stack: Stack) -> set[str]:
