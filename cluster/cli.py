@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -162,10 +163,17 @@ def _restore(swarm: Swarm, args: argparse.Namespace) -> int:
 def _remove(swarm: Swarm, args: argparse.Namespace) -> int:
     from cluster import stack
 
-    for svc in swarm.services():
-        if svc.name.startswith(f"{swarm.stack}_ray-auto-"):
-            svc.remove()  # autoscaled workers are not part of the stack file
     stack.remove(swarm.stack)
+    # Autoscaled workers are not in the stack file; the head's autoscaler may still add
+    # one while it stops, so sweep until its grace period is surely over.
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        autoscaled = [s for s in swarm.services() if "_ray-auto-" in s.name]
+        for service in autoscaled:
+            service.remove()
+        if not autoscaled and not swarm.head_running():
+            break
+        time.sleep(3)
     return ExitCode.ok
 
 

@@ -83,6 +83,14 @@ class Swarm:
             raise LookupError("no running Ray head container on this node")
         return containers[0]
 
+    def head_running(self) -> bool:
+        """Whether a head container of this stack still runs on this node."""
+        try:
+            self.head_container()
+        except LookupError:
+            return False
+        return True
+
     def ray_nodes(self) -> list[dict[str, Any]]:
         """Alive Ray nodes as the head sees them (id, ip, CPUs, whether head)."""
         script = (

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image, ImageOps
 
 from ocr_ray.accuracy import cer
-from tests.conftest import PAGES, ApiServer, ground_truth
+from tests.conftest import PAGES, ApiServer, distinct_pages, ground_truth
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +37,14 @@ def wait_done(http: httpx.Client, job_id: str, timeout: float = 300) -> dict:
     raise AssertionError(f"job {job_id} did not finish")
 
 
-def distinct_pages(folder: Path, count: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    base = Image.open(PAGES / "c015.tif").convert("L")
-    for index in range(count):
-        ImageOps.expand(base, border=index + 1, fill=255).save(folder / f"p{index:02d}.png")
+def start_and_reach(http: httpx.Client, folder: str, *, succeeded: int) -> str:
+    """Start a job on ``folder`` and return once ``succeeded`` files are done."""
+    job_id = str(http.post("/api/bulk/process", json={"folder_path": folder}).json()["job_id"])
+    deadline = time.monotonic() + 300
+    while http.get(f"/api/bulk/progress/{job_id}").json()["succeeded"] < succeeded:
+        assert time.monotonic() < deadline, f"job {job_id} made no progress"
+        time.sleep(0.2)
+    return job_id
 
 
 def test_health_is_open_and_every_api_route_needs_the_token(api_server: ApiServer) -> None:
@@ -169,9 +171,7 @@ def test_unsafe_or_oversized_uploads_are_refused(api_server: ApiServer) -> None:
 def test_cancel_a_running_job(api_server: ApiServer) -> None:
     distinct_pages(api_server.root / "to-cancel", 24)
     with client(api_server) as http:
-        job_id = http.post("/api/bulk/process", json={"folder_path": "to-cancel"}).json()["job_id"]
-        while http.get(f"/api/bulk/progress/{job_id}").json()["succeeded"] < 1:
-            time.sleep(0.2)
+        job_id = start_and_reach(http, "to-cancel", succeeded=1)
         assert http.post(f"/api/bulk/jobs/{job_id}/cancel").status_code == 200
         progress = wait_done(http, job_id)
         assert progress["status"] == "cancelled"
@@ -201,9 +201,7 @@ def test_concurrent_submissions_and_polls(api_server: ApiServer) -> None:
 def test_a_killed_job_runner_resumes_without_loss_or_double_counting(api_server: ApiServer) -> None:
     distinct_pages(api_server.root / "resume", 16)
     with client(api_server) as http:
-        job_id = http.post("/api/bulk/process", json={"folder_path": "resume"}).json()["job_id"]
-        while http.get(f"/api/bulk/progress/{job_id}").json()["succeeded"] < 3:
-            time.sleep(0.2)
+        job_id = start_and_reach(http, "resume", succeeded=3)
         kill = (
             f"import ray; ray.init(address={api_server.ray_address!r}, log_to_driver=False);"
             "a = ray.get_actor('ocr-ray-job-runner', namespace='ocr_ray');"

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import ray
-from PIL import Image, ImageOps
 from ray.cluster_utils import Cluster
 
 import ocr_ray
 from ocr_ray.accuracy import cer
-from tests.conftest import PAGES, ground_truth
+from tests.conftest import distinct_pages, ground_truth
 
 pytestmark = pytest.mark.slow
 
@@ -36,10 +35,7 @@ def test_removing_a_node_mid_job_loses_and_doubles_nothing(
     doomed = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     folder = tmp_path / "in"
-    folder.mkdir()
-    base = Image.open(PAGES / "c015.tif").convert("L")
-    for index in range(16):  # distinct content, so dedupe does not shortcut any file
-        ImageOps.expand(base, border=index + 1, fill=255).save(folder / f"p{index:02d}.png")
+    distinct_pages(folder, 16)
 
     job = ocr_ray.submit(folder, address=cluster.address, store=store_url)
     deadline = time.monotonic() + 180

@@ -11,10 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageOps
 
 import ocr_ray
-from tests.conftest import PAGES, REPO
+from tests.conftest import REPO, distinct_pages
 from tests.test_cli import OCR_RAY
 
 pytestmark = pytest.mark.slow
@@ -22,10 +21,7 @@ pytestmark = pytest.mark.slow
 
 def test_resume_after_the_driver_is_killed(tmp_path: Path, store_url: str) -> None:
     folder = tmp_path / "in"
-    folder.mkdir()
-    base = Image.open(PAGES / "d027.tif").convert("L")
-    for index in range(20):
-        ImageOps.expand(base, border=index + 1, fill=255).save(folder / f"p{index:02d}.png")
+    distinct_pages(folder, 20, "d027")
     out = tmp_path / "out"
     first = subprocess.Popen(
         [

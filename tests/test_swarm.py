@@ -21,9 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image, ImageOps
 
-from tests.conftest import PAGES, REPO, _free_port
+from tests.conftest import REPO, _free_port, distinct_pages
 
 pytestmark = pytest.mark.swarm
 OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
@@ -101,13 +100,6 @@ def until(predicate: Callable[[], bool], timeout: float, interval: float = 2.0) 
             pass  # services restarting
         time.sleep(interval)
     return False
-
-
-def distinct_pages(folder: Path, count: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    base = Image.open(PAGES / "d027.tif").convert("L")
-    for index in range(count):
-        ImageOps.expand(base, border=index + 1, fill=255).save(folder / f"p{index:02d}.png")
 
 
 @pytest.fixture(scope="module")
@@ -199,11 +191,16 @@ def test_status_shows_the_head_the_api_and_the_workers(stack: Stack) -> None:
 
 
 def test_a_job_runs_on_worker_nodes_and_scales_with_its_size(stack: Stack) -> None:
-    distinct_pages(stack.inputs / "sixteen", 16)
+    distinct_pages(stack.inputs / "sixteen", 16, "d027")
     job_id = stack.submit("sixteen")
     assert until(lambda: stack.worker_replicas()[1] == 2, 120)  # 16 files / 8 per worker
     progress = stack.wait_job(job_id)
-    assert (progress["status"], progress["succeeded"], progress["total"]) == ("completed", 16, 16)
+    assert (progress["status"], progress["succeeded"], progress["total"]) == (
+        "completed",
+        16,
+        16,
+        "d027",
+    )
     records = stack.records(job_id)
     assert Counter(Path(r["path"]).name for r in records) == Counter(
         f"p{i:02d}.png" for i in range(16)
@@ -229,14 +226,19 @@ def test_scale_up_to_three_then_down_to_one_during_a_job(stack: Stack) -> None:
 
 def test_a_killed_worker_container_is_restarted_and_nothing_is_lost(stack: Stack) -> None:
     assert until(lambda: len(_worker_ids(stack)) >= 1, 180)
-    distinct_pages(stack.inputs / "kill", 16)
+    distinct_pages(stack.inputs / "kill", 16, "d027")
     job_id = stack.submit("kill")
     assert until(lambda: stack.progress(job_id)["succeeded"] >= 2, 300, 0.5)
     label = "label=com.docker.swarm.service.name=ocrt_ray-worker"
     victim = stack.docker("ps", "-q", "--filter", label).split()[0]
     stack.docker("kill", victim)
     progress = stack.wait_job(job_id)
-    assert (progress["status"], progress["succeeded"], progress["total"]) == ("completed", 16, 16)
+    assert (progress["status"], progress["succeeded"], progress["total"]) == (
+        "completed",
+        16,
+        16,
+        "d027",
+    )
     names = Counter(Path(r["path"]).name for r in stack.records(job_id))
     assert names == Counter(f"p{i:02d}.png" for i in range(16))
     replaced = stack.docker("ps", "-q", "--filter", label).split()
