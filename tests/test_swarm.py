@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import REPO, _free_port, distinct_pages
 
-pytestmark = pytest.mark.swarm
+pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1800)]  # first image build included
 OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
 
 
