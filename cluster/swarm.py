@@ -37,7 +37,11 @@ class Swarm:
         return sorted(found.values(), key=lambda s: s.name)
 
     def replicas(self, service: Any) -> tuple[int, int]:
-        """(running, desired) tasks of a replicated service."""
+        """(running, desired) tasks of a replicated service; (0, 0) once it is gone."""
+        try:
+            service.reload()
+        except NotFound:
+            return 0, 0
         desired = service.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
         running = sum(1 for t in service.tasks() if t["Status"]["State"] == "running")
         return running, desired
@@ -100,7 +104,10 @@ class Swarm:
             " 'head': 'node:__internal_head__' in n['Resources']}"
             " for n in ray.nodes() if n['Alive']]))"
         )
-        result = self.head_container().exec_run(["python3", "-c", script])
+        try:
+            result = self.head_container().exec_run(["python3", "-c", script])
+        except docker.errors.APIError as exc:  # the container is stopping or restarting
+            raise RuntimeError(str(exc)) from exc
         if result.exit_code != 0:
             raise RuntimeError(result.output.decode(errors="replace")[-2000:])
         return list(json.loads(result.output.decode().strip().splitlines()[-1]))

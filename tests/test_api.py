@@ -220,3 +220,29 @@ def test_a_killed_job_runner_resumes_without_loss_or_double_counting(api_server:
         f"p{i:02d}.png" for i in range(16)
     )
     assert workers["nodes_alive"] == 1 and workers["cpus_total"] == 2
+
+
+def test_metrics_reach_rays_prometheus_endpoint(api_server: ApiServer) -> None:
+    with client(api_server) as http:  # at least one finished job in this server's life
+        job_id = http.post("/api/bulk/process", json={"folder_path": "samples"}).json()["job_id"]
+        wait_done(http, job_id)
+    script = (
+        f"import ray; ray.init(address={api_server.ray_address!r}, log_to_driver=False);"
+        "print([n['MetricsExportPort'] for n in ray.nodes() if n['Alive']][0])"
+    )
+    env = dict(os.environ, RAY_AUTH_MODE="token")
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    url = f"http://127.0.0.1:{done.stdout.split()[-1]}/metrics"
+    deadline, text = time.monotonic() + 90, ""
+    while time.monotonic() < deadline and "ocr_ray_pages" not in text:
+        time.sleep(3)
+        text = httpx.get(url, timeout=10).text
+    assert "ocr_ray_files" in text and 'status="succeeded"' in text
+    assert "ocr_ray_pages" in text and "ocr_ray_file_ocr_seconds" in text

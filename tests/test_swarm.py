@@ -144,8 +144,10 @@ def deploy(
     assert until(lambda: httpx.get(f"{stack.url}/ready", timeout=5).status_code == 200, 300), (
         stack.cli("logs", "api", "--tail", "50").stdout
     )
-    yield stack
-    _remove(stack)
+    try:
+        yield stack
+    finally:
+        _remove(stack)
 
 
 def _remove(stack: Stack) -> None:
@@ -191,16 +193,11 @@ def test_status_shows_the_head_the_api_and_the_workers(stack: Stack) -> None:
 
 
 def test_a_job_runs_on_worker_nodes_and_scales_with_its_size(stack: Stack) -> None:
-    distinct_pages(stack.inputs / "sixteen", 16, "d027")
+    distinct_pages(stack.inputs / "sixteen", 16)
     job_id = stack.submit("sixteen")
     assert until(lambda: stack.worker_replicas()[1] == 2, 120)  # 16 files / 8 per worker
     progress = stack.wait_job(job_id)
-    assert (progress["status"], progress["succeeded"], progress["total"]) == (
-        "completed",
-        16,
-        16,
-        "d027",
-    )
+    assert (progress["status"], progress["succeeded"], progress["total"]) == ("completed", 16, 16)
     records = stack.records(job_id)
     assert Counter(Path(r["path"]).name for r in records) == Counter(
         f"p{i:02d}.png" for i in range(16)
@@ -226,19 +223,14 @@ def test_scale_up_to_three_then_down_to_one_during_a_job(stack: Stack) -> None:
 
 def test_a_killed_worker_container_is_restarted_and_nothing_is_lost(stack: Stack) -> None:
     assert until(lambda: len(_worker_ids(stack)) >= 1, 180)
-    distinct_pages(stack.inputs / "kill", 16, "d027")
+    distinct_pages(stack.inputs / "kill", 16)
     job_id = stack.submit("kill")
     assert until(lambda: stack.progress(job_id)["succeeded"] >= 2, 300, 0.5)
     label = "label=com.docker.swarm.service.name=ocrt_ray-worker"
     victim = stack.docker("ps", "-q", "--filter", label).split()[0]
     stack.docker("kill", victim)
     progress = stack.wait_job(job_id)
-    assert (progress["status"], progress["succeeded"], progress["total"]) == (
-        "completed",
-        16,
-        16,
-        "d027",
-    )
+    assert (progress["status"], progress["succeeded"], progress["total"]) == ("completed", 16, 16)
     names = Counter(Path(r["path"]).name for r in stack.records(job_id))
     assert names == Counter(f"p{i:02d}.png" for i in range(16))
     replaced = stack.docker("ps", "-q", "--filter", label).split()
@@ -264,7 +256,7 @@ def test_the_autoscaler_adds_workers_for_pending_tasks_and_removes_idle_ones(
     inputs = tmp_path_factory.mktemp("auto-inputs")
     distinct_pages(inputs / "eight", 8)
     with deploy(swarm_env, "ocra", inputs, "--workers", "0", "--autoscaler") as auto:
-        assert not _autoscaled(auto)
+        assert until(lambda: not _autoscaled(auto), 60)
         job_id = auto.submit("eight")
         assert until(lambda: len(_autoscaled(auto)) >= 1, 300)
         progress = auto.wait_job(job_id, timeout=900)
