@@ -43,7 +43,11 @@ class Swarm:
         except NotFound:
             return 0, 0
         desired = service.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
-        running = sum(1 for t in service.tasks() if t["Status"]["State"] == "running")
+        running = sum(  # a task being stopped still reports "running" until it exits
+            1
+            for t in service.tasks()
+            if t["Status"]["State"] == "running" and t["DesiredState"] == "running"
+        )
         return running, desired
 
     def scale(self, replicas: int) -> None:
