@@ -45,7 +45,7 @@ class JobScaler:
             _, current = self.swarm.replicas(self.swarm.service("ray-worker"))
             if target > current:
                 self.swarm.scale(target)
-        self.swarm.wait_for_workers(min(target, max(current, target)), self.join_timeout_s)
+        self.swarm.wait_for_workers(target, self.join_timeout_s)
         return target
 
     def after_job(self) -> None:
