@@ -19,6 +19,7 @@ import ray
 
 from ocr_ray._documents import Probe, has_supported_suffix, probe_file
 from ocr_ray._engines import get_provider
+from ocr_ray._lease import Lease
 from ocr_ray._metrics import record_file, set_jobs_running
 from ocr_ray._pipeline import PageRange
 from ocr_ray._records import Assembly, duplicate_record, failed_record, skipped_record
@@ -80,20 +81,22 @@ class Coordinator:
     # Top level -----------------------------------------------------------------
     def run(self) -> JobStatus:
         """Process the job; returns its final status."""
-        self.store.start_run(job_id=self.job_id)
+        lease = Lease(self.store, self.job_id, self.settings.heartbeat_s)
+        self.store.start_run(job_id=self.job_id, lease_s=lease.length_s)
         _running.add(self.job_id)
         set_jobs_running(len(_running))
-        try:
-            status = self._process()
-        except BaseException as exc:
+        with lease:  # held until the final status is written
+            try:
+                status = self._process()
+            except BaseException as exc:
+                self._flush()
+                self.store.finish_run(job_id=self.job_id, status=JobStatus.failed, error=repr(exc))
+                raise
+            finally:
+                _running.discard(self.job_id)
+                set_jobs_running(len(_running))
             self._flush()
-            self.store.finish_run(job_id=self.job_id, status=JobStatus.failed, error=repr(exc))
-            raise
-        finally:
-            _running.discard(self.job_id)
-            set_jobs_running(len(_running))
-        self._flush()
-        self.store.finish_run(job_id=self.job_id, status=status)
+            self.store.finish_run(job_id=self.job_id, status=status)
         return status
 
     def _process(self) -> JobStatus:

@@ -13,7 +13,7 @@ from ocr_ray._engines import get_provider
 from ocr_ray._export import FORMATS, export_job
 from ocr_ray._ray_init import connect
 from ocr_ray._scan import check_inputs
-from ocr_ray.exceptions import JobNotFoundError, UsageError
+from ocr_ray.exceptions import JobNotFoundError, JobRunningError, UsageError
 from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus, JobSummary, Progress
 from ocr_ray.settings import get_settings
 from ocr_ray.store import JobRow, Store, open_store
@@ -185,6 +185,11 @@ def resume(job_id: str, *, address: str | None = None, store: str | None = None)
         raise JobNotFoundError(f"no job {job_id!r} to resume")
     if row.status is JobStatus.completed:
         return Job(job_id, opened)
+    if row.status in (JobStatus.running, JobStatus.cancelling):
+        raise JobRunningError(
+            f"job {job_id} is still running (its coordinator renewed its lease); "
+            "cancel it first, or resume once it shows as interrupted"
+        )
     check_inputs(row.params.paths)
     get_provider(row.params.provider).validate_languages(row.params.languages)
     return _start(job_id, opened, row.params, address)

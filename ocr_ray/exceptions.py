@@ -62,6 +62,10 @@ class JobNotFoundError(UsageError):
     """No job with that id is in the store."""
 
 
+class JobRunningError(UsageError):
+    """The job still has a live coordinator, so it cannot be resumed elsewhere."""
+
+
 class FileError(OcrRayError):
     """One file could not be processed; recorded as a failed file, never raised to the user."""
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     write_batch_size: int = Field(default=64, ge=1)
     write_interval_s: float = Field(default=1.0, gt=0)
     probe_threads: int = Field(default=4, ge=1)
+    # A running job renews its lease this often; after 3 missed renewals it shows as
+    # interrupted (its coordinator died) and may be resumed.
+    heartbeat_s: float = Field(default=10.0, gt=0)
     include_dashboard: bool = False  # for a local Ray; cluster heads always run it
 
     # API (serve/).

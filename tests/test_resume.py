@@ -37,6 +37,7 @@ def test_resume_after_the_driver_is_killed(tmp_path: Path, store_url: str) -> No
             "--quiet",
         ],
         cwd=REPO,
+        env=dict(os.environ, OCR_RAY_HEARTBEAT_S="1"),  # a lease of 3 s
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -49,9 +50,16 @@ def test_resume_after_the_driver_is_killed(tmp_path: Path, store_url: str) -> No
         except ocr_ray.UsageError:
             pass  # the job row is not written yet
         time.sleep(0.2)
+    with pytest.raises(ocr_ray.UsageError, match="still running"):  # no second coordinator
+        ocr_ray.resume("killed", store=store_url)
     os.killpg(first.pid, signal.SIGKILL)  # the driver and the local Ray it started
     first.wait()
-    before = ocr_ray.get_job("killed", store=store_url).progress()
+    job = ocr_ray.get_job("killed", store=store_url)
+    deadline = time.monotonic() + 30
+    while job.progress().status == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    before = job.progress()
+    assert before.status == "interrupted"  # its lease ran out with no coordinator to renew it
     assert 4 <= before.succeeded < 20
 
     resumed = subprocess.run(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, JobParams, JobStatus, PageResult
 from ocr_ray.store import open_store
+from ocr_ray.store.sqlite import _SCHEMA
 
 
 def _record(path: str, status: FileStatus = FileStatus.succeeded) -> FileRecord:
@@ -43,8 +47,34 @@ def test_a_file_is_counted_once_however_often_it_is_delivered(store_url: str) ->
 def test_cancel_only_applies_to_unfinished_jobs(store_url: str) -> None:
     store = open_store(store_url)
     store.create_job(job_id="j", params=JobParams(paths=["/x"]))
-    store.start_run(job_id="j")
+    store.start_run(job_id="j", lease_s=60)
     assert store.request_cancel(job_id="j") and store.cancel_requested(job_id="j")
     store.finish_run(job_id="j", status=JobStatus.cancelled)
     assert not store.request_cancel(job_id="j")
     assert [j.id for j in store.list_jobs()] == ["j"] and store.count_jobs() == 1
+
+
+def test_a_job_whose_lease_ran_out_shows_as_interrupted(store_url: str) -> None:
+    store = open_store(store_url)
+    store.create_job(job_id="j", params=JobParams(paths=["/x"]))
+    store.start_run(job_id="j", lease_s=60)
+    assert [j.status for j in store.list_jobs()] == [JobStatus.running]
+    store.renew_lease(job_id="j", lease_s=-1)  # as if the coordinator stopped renewing
+    assert [j.status for j in store.list_jobs()] == [JobStatus.interrupted]
+    store.renew_lease(job_id="j", lease_s=60)
+    store.finish_run(job_id="j", status=JobStatus.completed)
+    store.renew_lease(job_id="j", lease_s=-1)
+    assert [j.status for j in store.list_jobs()] == [JobStatus.completed]
+
+
+def test_a_store_from_before_leases_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA.replace(",\n    lease_until REAL", ""))
+        db.execute(
+            "INSERT INTO jobs (id, params, status, created_at) VALUES ('old', ?, 'running', 0)",
+            (JobParams(paths=["/x"]).model_dump_json(),),
+        )
+    store = open_store(f"sqlite:///{path}")
+    row = store.get_job("old")
+    assert row is not None and (row.status, row.lease_until) == (JobStatus.running, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,6 +33,7 @@ class JobRow:
     done_at_start: int
     elapsed_prior_s: float
     error: str | None
+    lease_until: float | None = None  # a running job's coordinator renews it
 
     @property
     def done(self) -> int:
@@ -54,8 +56,11 @@ class Store(Protocol):
     def count_jobs(self) -> int:
         """How many jobs exist."""
 
-    def start_run(self, *, job_id: str) -> None:
-        """Mark the job running (again, on resume) and reset its run clock."""
+    def start_run(self, *, job_id: str, lease_s: float) -> None:
+        """Mark the job running (again, on resume), reset its run clock, take a lease."""
+
+    def renew_lease(self, *, job_id: str, lease_s: float) -> None:
+        """Extend a running job's lease: its coordinator is alive."""
 
     def finish_run(self, *, job_id: str, status: JobStatus, error: str | None = None) -> None:
         """Mark the end of a run with its final status."""
@@ -91,3 +96,11 @@ class Store(Protocol):
 
     def cache_put(self, *, key: str, record: FileRecord) -> None:
         """Remember a successful record for later jobs."""
+
+
+def live_status(status: JobStatus, lease_until: float | None) -> JobStatus:
+    """A running job whose lease ran out has lost its coordinator: it is interrupted."""
+    active = status in (JobStatus.running, JobStatus.cancelling)
+    if active and lease_until is not None and lease_until < time.time():
+        return JobStatus.interrupted
+    return status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus
-from ocr_ray.store.base import JobRow
+from ocr_ray.store.base import JobRow, live_status
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     done_at_start INTEGER NOT NULL DEFAULT 0,
     elapsed_prior_s REAL NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    error TEXT
+    error TEXT,
+    lease_until REAL
 );
 CREATE TABLE IF NOT EXISTS files (
     job_id TEXT NOT NULL,
@@ -72,6 +74,7 @@ class SqliteStore:
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._db().executescript(_SCHEMA)
+        self._migrate()
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -82,6 +85,13 @@ class SqliteStore:
             db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
         return db
+
+    def _migrate(self) -> None:
+        """Add columns that stores written by earlier versions lack."""
+        columns = {row["name"] for row in self._db().execute("PRAGMA table_info(jobs)")}
+        if "lease_until" not in columns:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                self._db().execute("ALTER TABLE jobs ADD COLUMN lease_until REAL")
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db())
@@ -107,13 +117,20 @@ class SqliteStore:
     def count_jobs(self) -> int:
         return int(self._db().execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
 
-    def start_run(self, *, job_id: str) -> None:
+    def start_run(self, *, job_id: str, lease_s: float) -> None:
+        now = time.time()
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET status = ?, started_at = ?, finished_at = NULL, error = NULL,"
-                " done_at_start = succeeded + failed + skipped, cancel_requested = 0"
-                " WHERE id = ?",
-                (JobStatus.running.value, time.time(), job_id),
+                " done_at_start = succeeded + failed + skipped, cancel_requested = 0,"
+                " lease_until = ? WHERE id = ?",
+                (JobStatus.running.value, now, now + lease_s, job_id),
+            )
+
+    def renew_lease(self, *, job_id: str, lease_s: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET lease_until = ? WHERE id = ?", (time.time() + lease_s, job_id)
             )
 
     def finish_run(self, *, job_id: str, status: JobStatus, error: str | None = None) -> None:
@@ -276,6 +293,6 @@ def _job_row(row: sqlite3.Row) -> JobRow:
     data = dict(row)
     data.pop("cancel_requested")
     data["params"] = JobParams.model_validate(json.loads(data["params"]))
-    data["status"] = JobStatus(data["status"])
+    data["status"] = live_status(JobStatus(data["status"]), data["lease_until"])
     data["scan_complete"] = bool(data["scan_complete"])
     return JobRow(**data)
