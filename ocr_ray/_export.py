@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ocr_ray.exceptions import UsageError
-from ocr_ray.models import FileRecord, JobSummary
+from ocr_ray.models import EXPORT_FORMATS, FileRecord, JobSummary
 from ocr_ray.store import Store
 
-FORMATS = ("jsonl", "json", "csv", "txt", "zip")
+FORMATS = EXPORT_FORMATS
 CSV_COLUMNS = (
     "path",
     "status",
@@ -52,8 +52,10 @@ def export_job(
 ) -> dict[str, Path]:
     """Write the requested formats plus ``summary.json`` into ``out_dir``; return their paths."""
     wanted = set(parse_formats(list(formats)))
-    # The ZIP holds every format, so asking for it writes them all.
-    files = [f for f in FORMATS if f != "zip" and (f in wanted or "zip" in wanted)]
+    # The ZIP bundles the other formats asked for; asked for alone, it bundles them all.
+    files = [f for f in FORMATS if f != "zip" and f in wanted] or [
+        f for f in FORMATS if f != "zip" and "zip" in wanted
+    ]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"summary": out_dir / "summary.json"}
     written["summary"].write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -16,6 +16,10 @@ class FileStatus(str, Enum):
     skipped = "skipped"
 
 
+# What a job's results can be written as; the API's results ZIP bundles the chosen ones.
+EXPORT_FORMATS = ("jsonl", "json", "csv", "txt", "zip")
+
+
 class JobStatus(str, Enum):
     """Lifecycle of a job."""
 
@@ -82,6 +86,7 @@ class JobParams(BaseModel):
     timeout_per_file_s: float = 600.0
     max_image_pixels: int = 150_000_000
     cache: bool = False
+    export_formats: list[str] = Field(default_factory=lambda: list(EXPORT_FORMATS))
     owner: str = "local"  # "api": run by the detached job runner, which resumes it
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ocr_ray.models import ErrorInfo, Progress
+from ocr_ray.models import EXPORT_FORMATS, ErrorInfo, Progress
 
 
 class ProcessRequest(BaseModel):
@@ -14,9 +14,7 @@ class ProcessRequest(BaseModel):
     provider: str = "tesseract"
     languages: list[str] = Field(default_factory=lambda: ["eng"], min_length=1, max_length=16)
     recursive: bool = True
-    export_formats: list[str] = Field(
-        default_factory=lambda: ["jsonl", "json", "csv", "txt", "zip"]
-    )
+    export_formats: list[str] = Field(default_factory=lambda: list(EXPORT_FORMATS))
     skip_text: bool = False
 
 

@@ -135,6 +135,19 @@ def test_submit_poll_and_download_the_zip(api_server: ApiServer) -> None:
         assert len(page["data"]) == 1 and page["count"] >= 1
 
 
+def test_the_zip_bundles_the_jobs_export_formats(api_server: ApiServer) -> None:
+    body = {"folder_path": "samples", "export_formats": ["csv", "jsonl"]}
+    with client(api_server) as http:
+        job_id = http.post("/api/bulk/process", json=body).json()["job_id"]
+        assert wait_done(http, job_id)["succeeded"] == 3
+        archive = http.get(f"/api/bulk/results/{job_id}")
+        with zipfile.ZipFile(io.BytesIO(archive.content)) as z:
+            assert sorted(z.namelist()) == ["results.csv", "results.jsonl", "summary.json"]
+            assert len(z.read("results.jsonl").splitlines()) == 3
+        text = http.get(f"/api/bulk/results/{job_id}", params={"format": "txt"}).text
+        assert text.count("===== ") == 3  # any single format is still there on demand
+
+
 def test_upload_files_and_a_zip(api_server: ApiServer) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:

@@ -136,15 +136,19 @@ def results(
     settings: SettingsDep,
     format: Annotated[str, Query(pattern="^(zip|jsonl|json|csv|txt)$")] = "zip",
 ) -> FileResponse:
-    """The results ZIP (the files the CLI writes), or one of them with ``?format=``."""
+    """The results ZIP (the job's ``export_formats`` and its summary), or one file.
+
+    ``?format=jsonl|json|csv|txt`` gives that one file whatever the job's formats were.
+    """
     row = _job(store, job_id)
     if not row.status.finished:
         raise HTTPException(status.HTTP_409_CONFLICT, f"the job is {row.status.value}")
     out = settings.resolved_output_root / job_id
     wanted = out / ("results.zip" if format == "zip" else f"results.{format}")
-    if not wanted.exists():
+    if not wanted.exists():  # written once, on the first download after the job ended
         summary = summary_of(row, store.failures_by_code(job_id=job_id))
-        export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=["zip"])
+        formats = row.params.export_formats if format == "zip" else [format]
+        export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=formats)
     return FileResponse(wanted, media_type=_MEDIA[format], filename=f"ocr-{job_id}.{format}")
 
 
@@ -184,7 +188,7 @@ def _params(
     try:
         chosen = get_provider(provider)
         langs = chosen.validate_languages(languages)
-        parse_formats(formats)
+        export_formats = [*parse_formats(formats), "zip"]
     except UsageError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
     return JobParams(
@@ -196,4 +200,5 @@ def _params(
         skip_text=skip_text,
         timeout_per_file_s=settings.timeout_per_file_s,
         max_image_pixels=settings.max_image_pixels,
+        export_formats=sorted(set(export_formats)),
     )
