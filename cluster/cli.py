@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -55,6 +56,10 @@ def _add(commands: argparse._SubParsersAction) -> None:
     for name in ("drain", "restore"):
         node = actions.add_parser(name, help=f"{name} a swarm node for maintenance")
         node.add_argument("node")
+    drain = actions.choices["drain"]
+    drain.add_argument(
+        "--wait", type=float, default=0, metavar="S", help="wait until the node's tasks stopped"
+    )
     actions.add_parser("remove", help="remove the stack")
 
 
@@ -63,7 +68,11 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from cluster.swarm import Swarm
 
     swarm = Swarm(args.stack or get_settings().stack_name)
-    return int(_ACTIONS[args.action](swarm, args))
+    try:
+        return int(_ACTIONS[args.action](swarm, args))
+    except TimeoutError as exc:  # --wait ran out: the action was taken, its effect is late
+        print(f"ocr-ray: timed out: {exc}", file=sys.stderr)
+        return int(ExitCode.internal)
 
 
 def _deploy(swarm: Swarm, args: argparse.Namespace) -> int:
@@ -151,6 +160,9 @@ def _health(swarm: Swarm, args: argparse.Namespace) -> int:
 def _drain(swarm: Swarm, args: argparse.Namespace) -> int:
     swarm.set_availability(args.node, "drain")
     print(f"draining {args.node}: its tasks move to other nodes; Ray retries what ran there")
+    if args.wait:
+        swarm.wait_drained(args.node, args.wait)
+        print(f"{args.node} holds no task of stack {swarm.stack}: safe for maintenance")
     return ExitCode.ok
 
 

@@ -12,6 +12,8 @@ import docker
 from docker.errors import NotFound
 
 ROLES = ("ray-head", "ray-worker", "api")
+# Task states whose container has exited (or never started on a node).
+_GONE = frozenset({"complete", "shutdown", "failed", "rejected", "orphaned", "remove"})
 
 
 @dataclass
@@ -67,18 +69,36 @@ class Swarm:
             for n in self.client.nodes.list()
         ]
 
+    def _node(self, node: str) -> Any:
+        """The swarm node named by id, short id or hostname."""
+        for candidate in self.client.nodes.list():
+            names = (candidate.id, candidate.id[:12], candidate.attrs["Description"]["Hostname"])
+            if node in names:
+                return candidate
+        raise LookupError(f"no swarm node {node!r}")
+
     def set_availability(self, node: str, availability: str) -> None:
         """Drain (``drain``) or restore (``active``) a swarm node by id or hostname."""
-        for candidate in self.client.nodes.list():
-            if node in (
-                candidate.id,
-                candidate.id[:12],
-                candidate.attrs["Description"]["Hostname"],
-            ):
-                spec = dict(candidate.attrs["Spec"], Availability=availability)
-                candidate.update(spec)
-                return
-        raise LookupError(f"no swarm node {node!r}")
+        found = self._node(node)
+        found.update(dict(found.attrs["Spec"], Availability=availability))
+
+    def tasks_on(self, node: str) -> int:
+        """Tasks of this stack whose containers still exist on ``node`` (stopping included)."""
+        node_id = self._node(node).id
+        return sum(
+            1
+            for service in self.services()
+            for task in service.tasks(filters={"node": node_id})
+            if task["Status"]["State"] not in _GONE
+        )
+
+    def wait_drained(self, node: str, timeout_s: float) -> None:
+        """Block until ``node`` holds no task of this stack, or raise TimeoutError."""
+        deadline = time.monotonic() + timeout_s
+        while (left := self.tasks_on(node)) > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{left} tasks still on {node} after {timeout_s:g} s")
+            time.sleep(2)
 
     def head_container(self) -> Any:
         """The running head container on this node."""
@@ -103,7 +123,7 @@ class Swarm:
         """Alive Ray nodes as the head sees them (id, ip, CPUs, whether head)."""
         script = (
             "import json, ray; ray.init(address='auto', logging_level='ERROR');"
-            "print(json.dumps([{'id': n['NodeID'], 'ip': n['NodeManagerAddress'],"
+            "print('OCR_RAY_NODES', json.dumps([{'id': n['NodeID'], 'ip': n['NodeManagerAddress'],"
             " 'cpus': n['Resources'].get('CPU', 0),"
             " 'head': 'node:__internal_head__' in n['Resources']}"
             " for n in ray.nodes() if n['Alive']]))"
@@ -112,9 +132,12 @@ class Swarm:
             result = self.head_container().exec_run(["python3", "-c", script])
         except docker.errors.APIError as exc:  # the container is stopping or restarting
             raise RuntimeError(str(exc)) from exc
-        if result.exit_code != 0:
-            raise RuntimeError(result.output.decode(errors="replace")[-2000:])
-        return list(json.loads(result.output.decode().strip().splitlines()[-1]))
+        output = result.output.decode(errors="replace")
+        # Ray may log to the same stream (a line can even start with "["): find ours.
+        found = [line for line in output.splitlines() if line.startswith("OCR_RAY_NODES ")]
+        if result.exit_code != 0 or not found:
+            raise RuntimeError(output[-2000:])
+        return list(json.loads(found[-1].removeprefix("OCR_RAY_NODES ")))
 
     def wait_for_workers(self, count: int, timeout_s: float) -> list[dict[str, Any]]:
         """Block until ``count`` Ray nodes with CPUs are alive, or raise TimeoutError."""

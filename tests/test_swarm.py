@@ -28,6 +28,11 @@ pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1800)]  # first image build
 OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
 
 
+class _CliFailed(subprocess.CalledProcessError):
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr[-2000:]}"
+
+
 @dataclass
 class Stack:
     name: str
@@ -37,14 +42,16 @@ class Stack:
     inputs: Path
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        done = subprocess.run(
             [OCR_RAY, "cluster", "--stack", self.name, *args],
             env=self.env,
             capture_output=True,
             text=True,
             timeout=timeout,
-            check=True,
         )
+        if done.returncode != 0:
+            raise _CliFailed(done.returncode, done.args, done.stdout, done.stderr)
+        return done
 
     def docker(self, *args: str) -> str:
         done = subprocess.run(
@@ -176,6 +183,11 @@ def stack(swarm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
         yield deployed
 
 
+_ONE_EACH = {
+    f"ocrt_{role}": {"running": 1, "desired": 1} for role in ("ray-head", "ray-worker", "api")
+}
+
+
 def _worker_ids(stack: Stack) -> set[str]:
     nodes = stack.status()["ray_nodes"]
     if isinstance(nodes, str):  # "unavailable: ..." while the head restarts
@@ -185,10 +197,7 @@ def _worker_ids(stack: Stack) -> set[str]:
 
 def test_status_shows_the_head_the_api_and_the_workers(stack: Stack) -> None:
     # A task with a health check counts as running once its first check passed.
-    wanted = {
-        f"ocrt_{role}": {"running": 1, "desired": 1} for role in ("ray-head", "ray-worker", "api")
-    }
-    assert until(lambda: stack.status()["services"] == wanted, 180)
+    assert until(lambda: stack.status()["services"] == _ONE_EACH, 180)
     assert until(lambda: len(_worker_ids(stack)) == 1, 180)
     status = stack.status()
     heads = [n for n in status["ray_nodes"] if n["head"]]
@@ -244,10 +253,14 @@ def test_a_killed_worker_container_is_restarted_and_nothing_is_lost(stack: Stack
 
 def test_drain_and_restore_the_node(stack: Stack) -> None:
     node = stack.status()["swarm_nodes"][0]["hostname"]
-    stack.cli("drain", node)
-    assert until(lambda: stack.status()["swarm_nodes"][0]["availability"] == "drain", 60)
-    assert until(lambda: stack.worker_replicas()[0] == 0, 180)
+    drained = stack.cli("drain", node, "--wait", "180", timeout=240)
+    assert "safe for maintenance" in drained.stdout
+    assert stack.status()["swarm_nodes"][0]["availability"] == "drain"
+    label = f"label=com.docker.stack.namespace={stack.name}"
+    assert stack.docker("ps", "-q", "--filter", label).strip() == ""  # really stopped
     stack.cli("restore", node)
+    # Job scaling had 2 workers for the previous job; the restarted API scales them back.
+    assert until(lambda: stack.status()["services"] == _ONE_EACH, 300), stack.status()
     assert until(lambda: httpx.get(f"{stack.url}/ready", timeout=5).status_code == 200, 300)
     assert until(lambda: len(_worker_ids(stack)) >= 1, 300)
     distinct_pages(stack.inputs / "after", 2)
