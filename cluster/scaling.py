@@ -53,9 +53,21 @@ class JobScaler:
         with self._lock:
             self._active -= 1
             if self._active == 0:
-                self._timer = threading.Timer(self.idle_s, self._scale_down)
-                self._timer.daemon = True
-                self._timer.start()
+                self._arm()
+
+    def settle(self) -> None:
+        """After a restart (whose timer was lost): scale back after ``idle_s`` unless a job
+        starts first."""
+        with self._lock:
+            if self._active == 0:
+                self._arm()
+
+    def _arm(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        self._timer = threading.Timer(self.idle_s, self._scale_down)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _scale_down(self) -> None:
         with self._lock:

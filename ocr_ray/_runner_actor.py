@@ -23,7 +23,9 @@ from ocr_ray.store import open_store
 RUNNER_NAME = "ocr-ray-job-runner"
 NAMESPACE = "ocr_ray"
 API_OWNER = "api"
-_RESUMABLE = (JobStatus.queued, JobStatus.running, JobStatus.cancelling)
+# Its own jobs left running by a previous life of this actor show as interrupted once
+# their lease has run out; either way they are this actor's to continue.
+_RESUMABLE = (JobStatus.queued, JobStatus.running, JobStatus.cancelling, JobStatus.interrupted)
 
 
 class JobRunner:
@@ -34,6 +36,9 @@ class JobRunner:
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._job_scaler: Any = None
+        if get_settings().autoscale:  # workers a previous life scaled up come back down
+            with contextlib.suppress(Exception):
+                self._scaler().settle()
         for row in open_store(store_url).list_jobs(limit=10_000):
             if row.params.owner == API_OWNER and row.status in _RESUMABLE:
                 self.start(row.id)
