@@ -27,6 +27,8 @@ fi
 if [[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]]; then
   docker swarm init --advertise-addr 127.0.0.1 >/dev/null
 fi
+# With vfs every container is a full copy of the image: keep no exited task containers.
+docker swarm update --task-history-limit 0 >/dev/null
 
 if ! docker image inspect "$BASE" >/dev/null 2>&1; then
   rootfs=$(mktemp -d)
@@ -39,4 +41,5 @@ fi
 cp /etc/ssl/certs/ca-certificates.crt cluster/build-ca.crt
 trap 'rm -f cluster/build-ca.crt' EXIT
 docker build --network host --build-arg BASE="$BASE" -t "$IMAGE" -f cluster/Dockerfile . >&2
+docker image prune -f >/dev/null  # what earlier builds left behind
 echo "DOCKER_HOST=$DOCKER_HOST"
