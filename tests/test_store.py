@@ -49,8 +49,13 @@ def test_cancel_only_applies_to_unfinished_jobs(store_url: str) -> None:
     store.create_job(job_id="j", params=JobParams(paths=["/x"]))
     store.start_run(job_id="j", lease_s=60)
     assert store.request_cancel(job_id="j") and store.cancel_requested(job_id="j")
+    store.start_run(job_id="j", lease_s=60)  # the coordinator died before it saw the cancel
+    assert store.cancel_requested(job_id="j")
     store.finish_run(job_id="j", status=JobStatus.cancelled)
     assert not store.request_cancel(job_id="j")
+    store.start_run(job_id="j", lease_s=60)  # resuming a cancelled job runs it
+    assert not store.cancel_requested(job_id="j")
+    store.finish_run(job_id="j", status=JobStatus.completed)
     assert [j.id for j in store.list_jobs()] == ["j"] and store.count_jobs() == 1
 
 

@@ -57,7 +57,10 @@ class Store(Protocol):
         """How many jobs exist."""
 
     def start_run(self, *, job_id: str, lease_s: float) -> None:
-        """Mark the job running (again, on resume), reset its run clock, take a lease."""
+        """Mark the job running (again, on resume), reset its run clock, take a lease.
+
+        A cancel still pending from the last run stays requested.
+        """
 
     def renew_lease(self, *, job_id: str, lease_s: float) -> None:
         """Extend a running job's lease: its coordinator is alive."""

@@ -122,9 +122,12 @@ class SqliteStore:
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET status = ?, started_at = ?, finished_at = NULL, error = NULL,"
-                " done_at_start = succeeded + failed + skipped, cancel_requested = 0,"
-                " lease_until = ? WHERE id = ?",
-                (JobStatus.running.value, now, now + lease_s, job_id),
+                " done_at_start = succeeded + failed + skipped, lease_until = ?,"
+                # A cancel that ended the last run is spent; one still pending (its
+                # coordinator died first) is honoured by this run.
+                " cancel_requested = CASE WHEN status = ? THEN 0 ELSE cancel_requested END"
+                " WHERE id = ?",
+                (JobStatus.running.value, now, now + lease_s, JobStatus.cancelled.value, job_id),
             )
 
     def renew_lease(self, *, job_id: str, lease_s: float) -> None:
