@@ -12,7 +12,6 @@ from ocr_ray.exceptions import UsageError
 from ocr_ray.models import EXPORT_FORMATS, FileRecord, JobSummary
 from ocr_ray.store import Store
 
-FORMATS = EXPORT_FORMATS
 CSV_COLUMNS = (
     "path",
     "status",
@@ -37,14 +36,14 @@ CSV_COLUMNS = (
 def parse_formats(value: str | Iterable[str] | None) -> tuple[str, ...]:
     """Validate a comma list (or iterable) of export formats."""
     if value is None:
-        return FORMATS
+        return EXPORT_FORMATS
     items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value)]
-    unknown = sorted(set(items) - set(FORMATS) - {""})
+    unknown = sorted(set(items) - set(EXPORT_FORMATS) - {""})
     if unknown:
         raise UsageError(
-            f"unknown format(s): {', '.join(unknown)}; choose from {', '.join(FORMATS)}"
+            f"unknown format(s): {', '.join(unknown)}; choose from {', '.join(EXPORT_FORMATS)}"
         )
-    return tuple(f for f in FORMATS if f in items)
+    return tuple(f for f in EXPORT_FORMATS if f in items)
 
 
 def export_job(
@@ -53,9 +52,8 @@ def export_job(
     """Write the requested formats plus ``summary.json`` into ``out_dir``; return their paths."""
     wanted = set(parse_formats(list(formats)))
     # The ZIP bundles the other formats asked for; asked for alone, it bundles them all.
-    files = [f for f in FORMATS if f != "zip" and f in wanted] or [
-        f for f in FORMATS if f != "zip" and "zip" in wanted
-    ]
+    others = [f for f in EXPORT_FORMATS if f != "zip"]
+    files = [f for f in others if f in wanted] or (others if "zip" in wanted else [])
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"summary": out_dir / "summary.json"}
     written["summary"].write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")

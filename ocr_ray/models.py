@@ -32,6 +32,11 @@ class JobStatus(str, Enum):
     failed = "failed"
 
     @property
+    def active(self) -> bool:
+        """Whether a coordinator is working on the job (and renewing its lease)."""
+        return self in (JobStatus.running, JobStatus.cancelling)
+
+    @property
     def finished(self) -> bool:
         """Whether the job will make no more progress without a resume."""
         return self in (JobStatus.completed, JobStatus.cancelled, JobStatus.failed)

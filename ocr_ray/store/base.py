@@ -103,7 +103,6 @@ class Store(Protocol):
 
 def live_status(status: JobStatus, lease_until: float | None) -> JobStatus:
     """A running job whose lease ran out has lost its coordinator: it is interrupted."""
-    active = status in (JobStatus.running, JobStatus.cancelling)
-    if active and lease_until is not None and lease_until < time.time():
+    if status.active and lease_until is not None and lease_until < time.time():
         return JobStatus.interrupted
     return status
