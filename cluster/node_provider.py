@@ -26,6 +26,8 @@ from ray.autoscaler.tags import (
 )
 from ray.util import get_node_ip_address
 
+from ocr_ray.settings import get_settings
+
 _TAGS_LABEL = "ocr-ray.tags"
 _RAY_PRIVATE = os.path.join("autoscaler", "_private")
 _IP_LABEL = "ocr-ray.ip"
@@ -38,7 +40,8 @@ class SwarmNodeProvider(NodeProvider):
         super().__init__(provider_config, cluster_name)
         self._docker = _docker_sdk()
         self._client = self._docker.from_env()
-        self._stack = os.environ.get("OCR_RAY_STACK_NAME", provider_config.get("stack", "ocr"))
+        self._settings = get_settings()
+        self._stack = self._settings.stack_name
         self._lock = threading.Lock()
         # The head is the stack's own service; the autoscaler must see it, never remove it.
         self._head = f"{self._stack}_ray-head"
@@ -117,11 +120,11 @@ class SwarmNodeProvider(NodeProvider):
         ip = self._next_ip()
         env = dict(
             node_config.get("env", {}),
-            OCR_RAY_HEAD_HOST=os.environ.get("OCR_RAY_HEAD_HOST", "ray-head"),
+            OCR_RAY_HEAD_HOST=self._settings.head_host,
         )
         if ip:
             env["OCR_RAY_NODE_IP"] = ip
-        inputs = os.environ.get("OCR_RAY_INPUT_DIR")
+        inputs = self._settings.input_dir
         self._client.services.create(
             image=node_config.get("image", "ocr-ray:latest"),
             args=["worker"],
@@ -133,7 +136,7 @@ class SwarmNodeProvider(NodeProvider):
                 _TAGS_LABEL: json.dumps(tags),
                 _IP_LABEL: ip,
             },
-            networks=[os.environ.get("OCR_RAY_WORKER_NETWORK", f"{self._stack}_ocr")],
+            networks=[self._settings.worker_network or f"{self._stack}_ocr"],
             mounts=[f"{inputs}:/data/inputs:ro"] if inputs else [],
             secrets=self._secrets(node_config.get("secrets", [])),
             stop_grace_period=30 * 10**9,
@@ -141,7 +144,7 @@ class SwarmNodeProvider(NodeProvider):
 
     def _next_ip(self) -> str:
         """On a shared host network each autoscaled node gets its own loopback address."""
-        prefix = os.environ.get("OCR_RAY_LOOPBACK_PREFIX")
+        prefix = self._settings.loopback_prefix
         if not prefix:
             return ""
         used = {s.attrs["Spec"]["Labels"].get(_IP_LABEL) for s in self._services()}

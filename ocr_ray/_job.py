@@ -10,11 +10,21 @@ from pathlib import Path
 
 from ocr_ray._coordinator import Coordinator
 from ocr_ray._engines import get_provider
-from ocr_ray._export import FORMATS, export_job
+from ocr_ray._export import export_job
+from ocr_ray._params import build_params
+from ocr_ray._progress import progress_of, summary_of
 from ocr_ray._ray_init import connect
 from ocr_ray._scan import check_inputs
 from ocr_ray.exceptions import JobNotFoundError, JobRunningError, UsageError
-from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus, JobSummary, Progress
+from ocr_ray.models import (
+    EXPORT_FORMATS,
+    FileRecord,
+    FileStatus,
+    JobParams,
+    JobStatus,
+    JobSummary,
+    Progress,
+)
 from ocr_ray.settings import get_settings
 from ocr_ray.store import JobRow, Store, open_store
 
@@ -101,7 +111,9 @@ class Job:
             return not self._runner.thread.is_alive()
         return current.status.finished or current.status is JobStatus.interrupted
 
-    def export(self, out_dir: str | Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
+    def export(
+        self, out_dir: str | Path, formats: Iterable[str] = EXPORT_FORMATS
+    ) -> dict[str, Path]:
         """Write result files (and ``summary.json``) into ``out_dir``."""
         return export_job(
             self._store,
@@ -157,19 +169,15 @@ def submit(
     opened = open_store(store)
     if job_id and opened.get_job(job_id):
         return resume(job_id, address=address, store=store)
-    settings = get_settings()
-    chosen = get_provider(provider)
-    params = JobParams(
-        paths=check_inputs(
-            [str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
-        ),
-        languages=chosen.validate_languages(list(languages)),
+    params = build_params(
+        [str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)],
+        languages=languages,
         provider=provider,
         recursive=recursive,
-        dpi=dpi or settings.dpi,
+        dpi=dpi,
         skip_text=skip_text,
-        timeout_per_file_s=timeout_per_file or settings.timeout_per_file_s,
-        max_image_pixels=max_image_pixels or settings.max_image_pixels,
+        timeout_per_file=timeout_per_file,
+        max_image_pixels=max_image_pixels,
         cache=cache,
     )
     job_id = job_id or new_job_id()
@@ -185,7 +193,7 @@ def resume(job_id: str, *, address: str | None = None, store: str | None = None)
         raise JobNotFoundError(f"no job {job_id!r} to resume")
     if row.status is JobStatus.completed:
         return Job(job_id, opened)
-    if row.status in (JobStatus.running, JobStatus.cancelling):
+    if row.status.active:
         raise JobRunningError(
             f"job {job_id} is still running (its coordinator renewed its lease); "
             "cancel it first, or resume once it shows as interrupted"
@@ -208,6 +216,18 @@ def list_jobs(*, limit: int = 50, offset: int = 0, store: str | None = None) -> 
     return [progress_of(row) for row in open_store(store).list_jobs(limit=limit, offset=offset)]
 
 
+def run_stored_job(job_id: str, *, store: Store) -> None:
+    """Run a stored job's coordinator on the calling thread until the job ends or stops.
+
+    For a long-lived host (the API's job runner) that already joined Ray; a finished
+    job returns at once.
+    """
+    row = store.get_job(job_id)
+    if row is None or row.status.finished:
+        return
+    Coordinator(store=store, job_id=job_id, params=row.params, settings=get_settings()).run()
+
+
 def new_job_id() -> str:
     """A sortable, unique job id."""
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
@@ -221,60 +241,6 @@ def _start(job_id: str, store: Store, params: JobParams, address: str | None) ->
     runner = _Runner(coordinator)
     runner.thread.start()
     return Job(job_id, store, runner)
-
-
-def progress_of(row: JobRow) -> Progress:
-    """Progress figures from a stored job row."""
-    scanned = row.expected_total if row.scan_complete and row.expected_total is not None else None
-    total = scanned if scanned is not None else max(row.total, row.expected_total or 0)
-    done = row.done
-    rate, eta = 0.0, None
-    if row.started_at:
-        elapsed = max((row.finished_at or time.time()) - row.started_at, 1e-6)
-        rate = (done - row.done_at_start) / elapsed
-        running = row.status is JobStatus.running
-        eta = (total - done) / rate if running and rate > 0 and scanned is not None else None
-    return Progress(
-        job_id=row.id,
-        status=row.status,
-        current=done,
-        total=total,
-        total_known=scanned is not None,
-        percentage=round(100.0 * done / total, 2)
-        if total
-        else (100.0 if row.status.finished else 0.0),
-        succeeded=row.succeeded,
-        failed=row.failed,
-        skipped=row.skipped,
-        pages=row.pages,
-        rate=round(rate, 3),
-        eta_s=None if eta is None else round(eta, 1),
-    )
-
-
-def summary_of(row: JobRow, failures: dict[str, int]) -> JobSummary:
-    """The job's summary figures."""
-    elapsed = row.elapsed_prior_s
-    if row.started_at and not row.finished_at:
-        elapsed += time.time() - row.started_at
-    return JobSummary(
-        job_id=row.id,
-        status=row.status,
-        total_files=row.done,
-        succeeded=row.succeeded,
-        failed=row.failed,
-        skipped=row.skipped,
-        pages=row.pages,
-        total_characters=row.characters,
-        average_confidence=(
-            round(row.confidence_sum / row.confidence_count, 2) if row.confidence_count else None
-        ),
-        languages=row.params.languages,
-        provider=row.params.provider,
-        elapsed_s=round(elapsed, 3),
-        pages_per_second=round(row.pages / elapsed, 3) if elapsed > 0 else 0.0,
-        failures_by_code=failures,
-    )
 
 
 class _ProgressBar:

@@ -7,10 +7,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ocr_ray._export import FORMATS, parse_formats
+from ocr_ray._cli_components import add_component_commands
+from ocr_ray._export import parse_formats
 from ocr_ray._job import Job, get_job, list_jobs, resume, submit
 from ocr_ray.exceptions import ExitCode, OcrRayError, UsageError
-from ocr_ray.models import JobStatus, JobSummary
+from ocr_ray.models import EXPORT_FORMATS, JobStatus, JobSummary
 
 EPILOG = """\
 exit codes:
@@ -42,11 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a job's result files")
     export.add_argument("job_id")
     export.add_argument("--out", required=True, type=Path)
-    export.add_argument("--formats", default=",".join(FORMATS))
+    export.add_argument("--formats", default=",".join(EXPORT_FORMATS))
     cancel = commands.add_parser("cancel", help="cancel a running job")
     cancel.add_argument("job_id")
-    for register in _PLUGINS:
-        register(commands)
+    add_component_commands(commands)
     return parser
 
 
@@ -62,7 +62,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--lang", default="eng", help="languages joined by +, e.g. eng+deu")
     run.add_argument("--provider", default="tesseract")
     run.add_argument(
-        "--formats", default=",".join(FORMATS), help="comma list of " + ",".join(FORMATS)
+        "--formats",
+        default=",".join(EXPORT_FORMATS),
+        help="comma list of " + ",".join(EXPORT_FORMATS),
     )
     run.add_argument("--address", help="Ray address: auto or ray://host:10001 (default: local)")
     run.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted job")
@@ -193,39 +195,18 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": cmd_export,
     "cancel": cmd_cancel,
 }
-# Subcommands contributed by serve/ and cluster/ register themselves here.
-_PLUGINS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ocr-ray`` script."""
-    _load_plugins()
     parser = build_parser()
     args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None) or _COMMANDS[args.command]
     try:
-        return int(_COMMANDS[args.command](args))
+        return int(handler(args))
     except OcrRayError as exc:
         print(f"ocr-ray: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-
-
-def register_command(
-    add: Callable[[argparse._SubParsersAction], None],
-    name: str,
-    handler: Callable[[argparse.Namespace], int],
-) -> None:
-    """Let an optional component (serve, cluster) add a subcommand."""
-    _PLUGINS.append(add)
-    _COMMANDS[name] = handler
-
-
-def _load_plugins() -> None:
-    import contextlib
-    import importlib
-
-    for module in ("serve.cli", "cluster.cli"):
-        with contextlib.suppress(ImportError):  # the optional component is not installed
-            importlib.import_module(module)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     usage = 2
     internal = 3
     cancelled = 4
+    unhealthy = 5  # the cluster is not in the state asked for (health, a rolled-back update)
     interrupted = 130
 
 
@@ -64,6 +65,10 @@ class JobNotFoundError(UsageError):
 
 class JobRunningError(UsageError):
     """The job still has a live coordinator, so it cannot be resumed elsewhere."""
+
+
+class ConfigurationError(UsageError):
+    """The operator's settings are unsafe or incomplete (e.g. the API has no token)."""
 
 
 class FileError(OcrRayError):

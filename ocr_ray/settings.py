@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     autoscale: bool = False  # job-size scaling of the swarm worker service (API jobs)
     scale_idle_s: float = Field(default=300.0, ge=0)  # idle time before scaling back down
     stack_name: str = "ocr"
+    api_port: int = Field(default=8000, gt=0, lt=65536)  # published API port (health)
+    # Read by the autoscaler's node provider on the head, to start workers like the stack's.
+    head_host: str = "ray-head"
+    input_dir: str = ""  # host folder mounted read-only as /data/inputs on workers
+    worker_network: str = ""  # empty: <stack_name>_ocr
+    loopback_prefix: str = ""  # host network only: "127.0.2" gives workers 127.0.2.N
 
     @field_validator("home")
     @classmethod

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from ray import serve
 
-from ocr_ray._version import __version__
+from ocr_ray import __version__
 from ocr_ray.settings import get_settings
 from serve.routes import bulk, cluster, health
 from serve.security import load_token

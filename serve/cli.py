@@ -10,13 +10,14 @@ import signal
 import sys
 import threading
 
-from ocr_ray.cli import register_command
 from ocr_ray.exceptions import ExitCode
 from ocr_ray.settings import get_settings
 
 
-def _add(commands: argparse._SubParsersAction) -> None:
+def add_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``ocr-ray serve`` (an ``ocr_ray.commands`` entry point)."""
     parser = commands.add_parser("serve", help="run the HTTP API and web page")
+    parser.set_defaults(handler=cmd_serve)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--address", help="Ray address (default: start a local Ray)")
@@ -28,9 +29,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import ray
     from ray import serve
 
-    from ocr_ray._ray_init import connect
-    from ocr_ray._runner_actor import job_runner
+    from ocr_ray.api import connect
     from serve.app import app
+    from serve.runner import job_runner
 
     connect(args.address)
     serve.start(http_options={"host": args.host, "port": args.port})
@@ -60,6 +61,3 @@ def _ensure_token() -> None:
     os.environ["OCR_RAY_API_TOKEN_FILE"] = str(path)  # inherited by the Serve replicas
     get_settings.cache_clear()
     print(f"API token (no OCR_RAY_API_TOKEN set) in {path}", file=sys.stderr)
-
-
-register_command(_add, "serve", cmd_serve)

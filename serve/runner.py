@@ -14,11 +14,10 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ocr_ray._coordinator import Coordinator
-from ocr_ray._scan import iter_files
-from ocr_ray.models import JobStatus
-from ocr_ray.settings import get_settings
-from ocr_ray.store import open_store
+from ocr_ray.api import count_input_files, new_job_id, run_stored_job
+from ocr_ray.models import JobParams, JobStatus
+from ocr_ray.settings import Settings, get_settings
+from ocr_ray.store import Store, open_store
 
 RUNNER_NAME = "ocr-ray-job-runner"
 NAMESPACE = "ocr_ray"
@@ -64,15 +63,12 @@ class JobRunner:
         row = store.get_job(job_id)
         if row is None or row.status.finished:
             return
-        settings = get_settings()
-        coordinator = Coordinator(store=store, job_id=job_id, params=row.params, settings=settings)
-        scaler = self._scaler() if settings.autoscale else None
+        scaler = self._scaler() if get_settings().autoscale else None
         if scaler is not None:
-            files = sum(1 for _ in iter_files(row.params.paths, recursive=row.params.recursive))
             with contextlib.suppress(Exception):  # no capacity change: run on what is there
-                scaler.before_job(files)
+                scaler.before_job(count_input_files(row.params))
         try:
-            coordinator.run()
+            run_stored_job(job_id, store=store)
         except Exception:  # recorded as failed in the store by the coordinator
             return
         finally:
@@ -112,3 +108,14 @@ def job_runner(store_url: str) -> Any:
         ),
     )
     return remote.remote(store_url)
+
+
+def start_job(
+    store: Store, settings: Settings, params: JobParams, job_id: str | None = None
+) -> str:
+    """Record the job as the API's and hand it to the runner actor; returns at once."""
+    job_id = job_id or new_job_id()
+    store.create_job(job_id=job_id, params=params.model_copy(update={"owner": API_OWNER}))
+    runner = job_runner(settings.resolved_store_url)
+    ray.get(runner.start.remote(job_id), timeout=120)
+    return job_id

@@ -6,11 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+from ocr_ray.exceptions import ConfigurationError
 from ocr_ray.settings import Settings
-
-
-class ConfigurationError(RuntimeError):
-    """The API cannot start safely with this configuration."""
 
 
 def load_token(settings: Settings) -> str:

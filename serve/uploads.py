@@ -1,4 +1,4 @@
-"""Starting API jobs on the detached runner, and storing uploads safely."""
+"""Storing uploaded files safely under a server-owned folder."""
 
 from __future__ import annotations
 
@@ -9,37 +9,20 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-import ray
-
-from ocr_ray._job import new_job_id
-from ocr_ray._runner_actor import API_OWNER, job_runner
-from ocr_ray.models import JobParams
+from ocr_ray.exceptions import UsageError
 from ocr_ray.settings import Settings
-from ocr_ray.store import Store
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]")
 _CHUNK = 1024 * 1024
 MAX_UPLOAD_FILES = 100_000
 
 
-class UploadTooLarge(ValueError):
+class UploadTooLarge(UsageError):
     """The upload is over OCR_RAY_UPLOAD_MAX_BYTES or the file-count limit."""
 
 
-class BadArchive(ValueError):
+class BadArchive(UsageError):
     """A zip that cannot be read or has unsafe member names."""
-
-
-def start_job(
-    store: Store, settings: Settings, params: JobParams, job_id: str | None = None
-) -> str:
-    """Record the job and hand it to the runner actor; returns at once."""
-    job_id = job_id or new_job_id()
-    store.create_job(job_id=job_id, params=params.model_copy(update={"owner": API_OWNER}))
-    runner = job_runner(settings.resolved_store_url)
-    ray.get(runner.start.remote(job_id), timeout=120)
-    return job_id
 
 
 def upload_dir(settings: Settings, job_id: str) -> Path:

@@ -6,7 +6,7 @@ from typing import Any
 
 import ray
 
-from ocr_ray._runner_actor import job_runner
+from serve.runner import job_runner
 from serve.schemas import WorkersInfo
 
 _PENDING = {

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
 
-from ocr_ray._engines import get_provider, provider_names
-from ocr_ray._export import export_job, parse_formats
-from ocr_ray._job import progress_of, summary_of
+from ocr_ray.api import build_params, export_job, new_job_id, progress_of, providers, summary_of
 from ocr_ray.exceptions import UsageError
 from ocr_ray.models import FileStatus, JobParams, Progress
 from ocr_ray.store import JobRow
-from serve import jobs
+from serve import uploads
 from serve.deps import SettingsDep, StoreDep, require_token
+from serve.runner import start_job
 from serve.schemas import FileSummary, JobCreated, JobsPage, Options, ProcessRequest
 from serve.security import confine, input_roots
 
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 router = APIRouter(prefix="/api/bulk", tags=["bulk"], dependencies=[Depends(require_token)])
 
 _MEDIA = {
@@ -39,15 +40,14 @@ def process(body: ProcessRequest, store: StoreDep, settings: SettingsDep) -> Job
     if not folder.exists():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "folder_path does not exist")
     params = _params(
-        settings,
         [str(folder)],
-        body.provider,
-        body.languages,
-        body.recursive,
-        body.export_formats,
-        body.skip_text,
+        provider=body.provider,
+        languages=body.languages,
+        recursive=body.recursive,
+        export_formats=body.export_formats,
+        skip_text=body.skip_text,
     )
-    return JobCreated(job_id=jobs.start_job(store, settings, params))
+    return JobCreated(job_id=start_job(store, settings, params))
 
 
 @router.post("/upload", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated)
@@ -61,23 +61,23 @@ def upload(
 ) -> JobCreated:
     """Store uploaded files in a server-owned folder and start a job on them."""
     langs = [x for x in languages.replace("+", ",").split(",") if x.strip()]
-    job_id = jobs.new_job_id()
-    target = jobs.upload_dir(settings, job_id)
-    params = _params(settings, [str(target)], provider, langs, True, None, skip_text)
+    job_id = new_job_id()
+    target = uploads.upload_dir(settings, job_id)
+    params = _params([str(target)], provider=provider, languages=langs, skip_text=skip_text)
     try:
-        count = jobs.save_uploads(
+        count = uploads.save_uploads(
             ((f.filename or "file", f.file) for f in files), target, settings.upload_max_bytes
         )
-    except jobs.UploadTooLarge as exc:
-        jobs.discard(target)
+    except uploads.UploadTooLarge as exc:
+        uploads.discard(target)
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from exc
-    except jobs.BadArchive as exc:
-        jobs.discard(target)
+    except uploads.BadArchive as exc:
+        uploads.discard(target)
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
     if count == 0:
-        jobs.discard(target)
+        uploads.discard(target)
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "no files in the upload")
-    return JobCreated(job_id=jobs.start_job(store, settings, params, job_id=job_id))
+    return JobCreated(job_id=start_job(store, settings, params, job_id=job_id))
 
 
 @router.get("/progress/{job_id}", response_model=Progress)
@@ -147,7 +147,7 @@ def results(
     wanted = out / ("results.zip" if format == "zip" else f"results.{format}")
     if not wanted.exists():  # written once, on the first download after the job ended
         summary = summary_of(row, store.failures_by_code(job_id=job_id))
-        formats = row.params.export_formats if format == "zip" else [format]
+        formats = [*row.params.export_formats, "zip"] if format == "zip" else [format]
         export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=formats)
     return FileResponse(wanted, media_type=_MEDIA[format], filename=f"ocr-{job_id}.{format}")
 
@@ -155,9 +155,6 @@ def results(
 @router.get("/options", response_model=Options)
 def options(settings: SettingsDep) -> Options:
     """Providers with their installed languages, and the folders jobs may read."""
-    providers = {
-        name: sorted(get_provider(name).available_languages()) for name in provider_names()
-    }
     roots = input_roots(settings)
     folders = [str(r) for r in roots]
     for root in roots:
@@ -165,40 +162,38 @@ def options(settings: SettingsDep) -> Options:
             folders += sorted(
                 str(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
             )
-    return Options(providers=providers, input_roots=[str(r) for r in roots], folders=folders[:500])
+    return Options(
+        providers=providers(), input_roots=[str(r) for r in roots], folders=folders[:500]
+    )
 
 
 def _job(store: StoreDep, job_id: str) -> JobRow:
-    row = store.get_job(job_id) if jobs.JOB_ID_PATTERN.match(job_id) else None
+    row = store.get_job(job_id) if JOB_ID_PATTERN.match(job_id) else None
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
     return row
 
 
 def _params(
-    settings: SettingsDep,
     paths: list[str],
+    *,
     provider: str,
     languages: list[str],
-    recursive: bool,
-    formats: list[str] | None,
     skip_text: bool,
+    recursive: bool = True,
+    export_formats: list[str] | None = None,
 ) -> JobParams:
-    """Validated job parameters; 422 for an unknown provider, language or format."""
+    """Validated job parameters (the caller confined the paths); 422 for an unknown
+    provider, language or format."""
     try:
-        chosen = get_provider(provider)
-        langs = chosen.validate_languages(languages)
-        export_formats = [*parse_formats(formats), "zip"]
+        return build_params(
+            paths,
+            provider=provider,
+            languages=languages,
+            skip_text=skip_text,
+            recursive=recursive,
+            export_formats=export_formats,
+            check_paths=False,
+        )
     except UsageError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
-    return JobParams(
-        paths=paths,
-        languages=langs,
-        provider=provider,
-        recursive=recursive,
-        dpi=settings.dpi,
-        skip_text=skip_text,
-        timeout_per_file_s=settings.timeout_per_file_s,
-        max_image_pixels=settings.max_image_pixels,
-        export_formats=sorted(set(export_formats)),
-    )

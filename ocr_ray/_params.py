@@ -1,0 +1,49 @@
+"""Building a job's parameters: every user-given value validated in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ocr_ray._engines import get_provider
+from ocr_ray._export import parse_formats
+from ocr_ray._scan import check_inputs
+from ocr_ray.models import JobParams
+from ocr_ray.settings import get_settings
+
+
+def build_params(
+    paths: Sequence[str],
+    *,
+    languages: Sequence[str] = ("eng",),
+    provider: str = "tesseract",
+    recursive: bool = True,
+    dpi: int | None = None,
+    skip_text: bool = False,
+    timeout_per_file: float | None = None,
+    max_image_pixels: int | None = None,
+    cache: bool = False,
+    export_formats: Iterable[str] | None = None,
+    owner: str = "local",
+    check_paths: bool = True,
+) -> JobParams:
+    """Validated parameters for a new job; settings fill what is not given.
+
+    Raises ``UsageError`` (a subclass names which) for an unknown provider, language
+    or export format, and, with ``check_paths``, for a missing input path. Callers
+    that confine paths themselves (the API) pass ``check_paths=False``.
+    """
+    settings = get_settings()
+    chosen = get_provider(provider)
+    return JobParams(
+        paths=check_inputs(list(paths)) if check_paths else list(paths),
+        languages=chosen.validate_languages(list(languages)),
+        provider=provider,
+        recursive=recursive,
+        dpi=dpi or settings.dpi,
+        skip_text=skip_text,
+        timeout_per_file_s=timeout_per_file or settings.timeout_per_file_s,
+        max_image_pixels=max_image_pixels or settings.max_image_pixels,
+        cache=cache,
+        export_formats=list(parse_formats(export_formats)),
+        owner=owner,
+    )
