@@ -9,20 +9,23 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ocr_ray.cli import register_command
 from ocr_ray.exceptions import ExitCode, UsageError
 from ocr_ray.settings import get_settings
+
+ROLES = ("ray-head", "ray-worker", "api")  # the stack's services, by role
 
 if TYPE_CHECKING:
     from cluster.swarm import Swarm
 
 
-def _add(commands: argparse._SubParsersAction) -> None:
+def add_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``ocr-ray cluster`` (an ``ocr_ray.commands`` entry point)."""
     parser = commands.add_parser(
         "cluster", help="deploy and operate the Ray cluster on Docker Swarm"
     )
+    parser.set_defaults(handler=cmd_cluster)
     parser.add_argument(
         "--stack", default=None, help="stack name (default OCR_RAY_STACK_NAME or ocr)"
     )
@@ -48,7 +51,7 @@ def _add(commands: argparse._SubParsersAction) -> None:
     scale.add_argument("replicas", type=int)
     scale.add_argument("--wait", type=float, default=0, metavar="S", help="wait for the Ray nodes")
     logs = actions.add_parser("logs", help="a service's recent logs")
-    logs.add_argument("role", choices=["ray-head", "ray-worker", "api"])
+    logs.add_argument("role", choices=ROLES)
     logs.add_argument("--tail", type=int, default=100)
     actions.add_parser(
         "health", help="exit 0 if every service is at its replicas and the API answers"
@@ -61,6 +64,37 @@ def _add(commands: argparse._SubParsersAction) -> None:
         "--wait", type=float, default=0, metavar="S", help="wait until the node's tasks stopped"
     )
     actions.add_parser("remove", help="remove the stack")
+    _add_operator_verbs(actions)
+
+
+def _add_operator_verbs(actions: argparse._SubParsersAction) -> None:
+    stats = actions.add_parser("stats", help="CPU, memory and network per container, Ray node")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    restart = actions.add_parser("restart", help="rolling restart of a role's containers")
+    restart.add_argument("role", choices=ROLES)
+    update = actions.add_parser(
+        "update", help="rolling update; rolls back if the new tasks do not become healthy"
+    )
+    update.add_argument("--role", choices=ROLES, default="ray-worker")
+    update.add_argument("--image")
+    update.add_argument("--env", action="append", default=[], metavar="K=V")
+    update.add_argument("--limit-cpus", type=float, metavar="N")
+    update.add_argument("--limit-memory", metavar="M", help="e.g. 512M, 4G")
+    for parser in (restart, update):
+        parser.add_argument(
+            "--wait", type=float, default=600, metavar="S", help="seconds to wait (0: return)"
+        )
+        parser.add_argument(
+            "--monitor", type=float, default=30, metavar="S", help="watch each new task this long"
+        )
+    nodes = actions.add_parser("nodes", help="list the swarm's nodes")
+    nodes.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_node = actions.add_parser("add-node", help="print the docker swarm join command")
+    add_node.add_argument("--manager", action="store_true", help="join as a manager")
+    remove_node = actions.add_parser("remove-node", help="drain a node, then remove it")
+    remove_node.add_argument("node")
+    remove_node.add_argument("--wait", type=float, default=300, metavar="S")
+    remove_node.add_argument("--force", action="store_true", help="even if its engine is up")
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -73,6 +107,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     except TimeoutError as exc:  # --wait ran out: the action was taken, its effect is late
         print(f"ocr-ray: timed out: {exc}", file=sys.stderr)
         return int(ExitCode.internal)
+    except (LookupError, ValueError) as exc:  # an unknown node, a malformed option value
+        raise UsageError(str(exc)) from exc
 
 
 def _deploy(swarm: Swarm, args: argparse.Namespace) -> int:
@@ -146,7 +182,7 @@ def _health(swarm: Swarm, args: argparse.Namespace) -> int:
         running, desired = swarm.replicas(svc)
         if running < desired:
             problems.append(f"{svc.name}: {running}/{desired} running")
-    port = os.environ.get("OCR_RAY_API_PORT", "8000")
+    port = get_settings().api_port
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=10)
     except OSError as exc:
@@ -154,7 +190,7 @@ def _health(swarm: Swarm, args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem)
     print("healthy" if not problems else "unhealthy")
-    return ExitCode.ok if not problems else ExitCode.files_failed
+    return ExitCode.ok if not problems else ExitCode.unhealthy
 
 
 def _drain(swarm: Swarm, args: argparse.Namespace) -> int:
@@ -189,6 +225,85 @@ def _remove(swarm: Swarm, args: argparse.Namespace) -> int:
     return ExitCode.ok
 
 
+def _stats(swarm: Swarm, args: argparse.Namespace) -> int:
+    from cluster.stats import stack_stats
+
+    rows = stack_stats(swarm)
+    columns = ("container", "ray_node", "cpu_percent", "memory_mib", "memory_limit_mib")
+    _print_rows(rows, (*columns, "net_rx_mib", "net_tx_mib"), as_json=args.json)
+    return ExitCode.ok
+
+
+def _roll(swarm: Swarm, args: argparse.Namespace, role: str, change: Any) -> int:
+    from cluster.rolling import roll, wait_rolled
+
+    before = roll(swarm, role, change, monitor_s=args.monitor)
+    print(f"rolling {swarm.stack}_{role}, one task at a time")
+    if not args.wait:
+        return ExitCode.ok
+    outcome = wait_rolled(swarm, role, before, args.wait)
+    print(f"{outcome.state}: {outcome.message}")
+    return ExitCode.ok if outcome.ok else ExitCode.unhealthy
+
+
+def _restart(swarm: Swarm, args: argparse.Namespace) -> int:
+    from cluster.rolling import Change
+
+    return _roll(swarm, args, args.role, Change(force=True))
+
+
+def _update(swarm: Swarm, args: argparse.Namespace) -> int:
+    from cluster.rolling import Change, parse_env, parse_memory
+
+    change = Change(
+        image=args.image,
+        env=parse_env(args.env) or None,
+        limit_cpus=args.limit_cpus,
+        limit_memory_bytes=parse_memory(args.limit_memory) if args.limit_memory else None,
+    )
+    if change == Change():
+        raise UsageError(
+            "update needs at least one of --image, --env, --limit-cpus, --limit-memory"
+        )
+    return _roll(swarm, args, args.role, change)
+
+
+def _nodes(swarm: Swarm, args: argparse.Namespace) -> int:
+    columns = ("id", "hostname", "role", "manager", "availability", "state", "address")
+    _print_rows(swarm.nodes(), (*columns, "cpus", "memory_gib", "engine"), as_json=args.json)
+    return ExitCode.ok
+
+
+def _add_node(swarm: Swarm, args: argparse.Namespace) -> int:
+    from cluster.membership import join_command
+
+    kind = "manager" if args.manager else "worker"
+    print(f"Run this on the new machine to join the swarm as a {kind}:")
+    print(join_command(swarm, manager=args.manager))
+    return ExitCode.ok
+
+
+def _remove_node(swarm: Swarm, args: argparse.Namespace) -> int:
+    from cluster.membership import remove_node
+
+    removed = remove_node(swarm, args.node, drain_timeout_s=args.wait, force=args.force)
+    print(f"removed node {args.node} ({removed}) from the swarm")
+    return ExitCode.ok
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = [
+        columns,
+        *[tuple("-" if r.get(c) is None else str(r[c]) for c in columns) for r in rows],
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+
+
 _ACTIONS = {
     "deploy": _deploy,
     "status": _status,
@@ -198,6 +313,10 @@ _ACTIONS = {
     "drain": _drain,
     "restore": _restore,
     "remove": _remove,
+    "stats": _stats,
+    "restart": _restart,
+    "update": _update,
+    "nodes": _nodes,
+    "add-node": _add_node,
+    "remove-node": _remove_node,
 }
-
-register_command(_add, "cluster", cmd_cluster)

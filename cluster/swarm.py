@@ -56,21 +56,12 @@ class Swarm:
         """Set the worker service's replica count."""
         self.service("ray-worker").scale(replicas)
 
-    def nodes(self) -> list[dict[str, str]]:
-        """Swarm nodes with role, availability and state."""
-        return [
-            {
-                "id": n.id[:12],
-                "hostname": n.attrs["Description"]["Hostname"],
-                "role": n.attrs["Spec"]["Role"],
-                "availability": n.attrs["Spec"]["Availability"],
-                "state": n.attrs["Status"]["State"],
-            }
-            for n in self.client.nodes.list()
-        ]
+    def nodes(self) -> list[dict[str, Any]]:
+        """Swarm nodes: role, availability, state, manager status, address and size."""
+        return [_describe_node(n.attrs) for n in self.client.nodes.list()]
 
-    def _node(self, node: str) -> Any:
-        """The swarm node named by id, short id or hostname."""
+    def node(self, node: str) -> Any:
+        """The swarm node named by id, short id or hostname (LookupError if none)."""
         for candidate in self.client.nodes.list():
             names = (candidate.id, candidate.id[:12], candidate.attrs["Description"]["Hostname"])
             if node in names:
@@ -79,12 +70,12 @@ class Swarm:
 
     def set_availability(self, node: str, availability: str) -> None:
         """Drain (``drain``) or restore (``active``) a swarm node by id or hostname."""
-        found = self._node(node)
+        found = self.node(node)
         found.update(dict(found.attrs["Spec"], Availability=availability))
 
     def tasks_on(self, node: str) -> int:
         """Tasks of this stack whose containers still exist on ``node`` (stopping included)."""
-        node_id = self._node(node).id
+        node_id = self.node(node).id
         return sum(
             1
             for service in self.services()
@@ -125,7 +116,8 @@ class Swarm:
             "import json, ray; ray.init(address='auto', logging_level='ERROR');"
             "print('OCR_RAY_NODES', json.dumps([{'id': n['NodeID'], 'ip': n['NodeManagerAddress'],"
             " 'cpus': n['Resources'].get('CPU', 0),"
-            " 'head': 'node:__internal_head__' in n['Resources']}"
+            " 'head': 'node:__internal_head__' in n['Resources'],"
+            " 'api': 'ocr_api' in n['Resources']}"
             " for n in ray.nodes() if n['Alive']]))"
         )
         try:
@@ -164,3 +156,32 @@ class Swarm:
             value = value or secrets.token_urlsafe(32)
             self.client.secrets.create(name=name, data=value.encode())
             return value
+
+
+def _describe_node(attrs: dict[str, Any]) -> dict[str, Any]:
+    description = attrs.get("Description", {})
+    resources = description.get("Resources", {})
+    return {
+        "id": attrs["ID"][:12],
+        "hostname": description.get("Hostname", ""),
+        "role": attrs["Spec"]["Role"],
+        "availability": attrs["Spec"]["Availability"],
+        "state": attrs["Status"]["State"],
+        "manager": _manager_status(attrs.get("ManagerStatus")),
+        "address": attrs["Status"].get("Addr", ""),
+        "engine": description.get("Engine", {}).get("EngineVersion", ""),
+        "cpus": resources.get("NanoCPUs", 0) / 1e9,
+        "memory_gib": round(resources.get("MemoryBytes", 0) / 2**30, 1),
+    }
+
+
+def _manager_status(status: dict[str, Any] | None) -> str:
+    """ "leader", "reachable" or "unreachable" for a manager; empty for a worker."""
+    if not status:
+        return ""
+    return "leader" if status.get("Leader") else str(status.get("Reachability", ""))
+
+
+def env_dict(items: list[str] | None) -> dict[str, str]:
+    """A container spec's ``KEY=VALUE`` list as a dict, order kept."""
+    return dict(item.partition("=")[::2] for item in items or [])

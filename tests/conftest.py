@@ -162,3 +162,6 @@ def _wait_for_serve(process: subprocess.Popen[str], url: str) -> str:
             pass
         time.sleep(0.5)
     raise RuntimeError("ocr-ray serve did not become ready")
+
+
+pytest_plugins = ["tests.swarm_support"]

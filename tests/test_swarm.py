@@ -1,172 +1,28 @@
-"""Proof on a real Docker Swarm: deploy, API jobs on worker nodes, scaling, faults.
+"""Proof on a real Docker Swarm: one shared stack for deploy, API jobs on worker nodes,
+job-size scaling, faults, drain and restore, and the operator's verbs.
 
-Run alone with ``pytest -m swarm``. The fixture prepares a single-node swarm with
-cluster/prepare-local-swarm.sh (engine, base image, image build); the tests are skipped
-only when no Docker engine can start on the machine.
+Run alone with ``pytest -m swarm``. Every test starts from the same baseline (the
+``ocrt`` fixture: node active, one worker, every service healthy), whatever ran
+before it, so the tests run alone or in any order.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
+import re
 import subprocess
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import REPO, _free_port, distinct_pages
+from tests.conftest import distinct_pages
+from tests.swarm_support import Stack, deploy, one_each, until, worker_ids
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1800)]  # first image build included
-OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
-
-
-class _CliFailed(subprocess.CalledProcessError):
-    def __str__(self) -> str:
-        return f"{super().__str__()}\n{self.stderr[-2000:]}"
-
-
-@dataclass
-class Stack:
-    name: str
-    env: dict[str, str]
-    url: str
-    token: str
-    inputs: Path
-
-    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [OCR_RAY, "cluster", "--stack", self.name, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise _CliFailed(done.returncode, done.args, done.stdout, done.stderr)
-        return done
-
-    def docker(self, *args: str) -> str:
-        done = subprocess.run(
-            ["docker", *args], env=self.env, capture_output=True, text=True, check=True
-        )
-        return done.stdout
-
-    def status(self) -> dict[str, Any]:
-        return dict(json.loads(self.cli("status").stdout))
-
-    def http(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60
-        )
-
-    def submit(self, folder: str) -> str:
-        with self.http() as http:
-            response = http.post(
-                "/api/bulk/process", json={"folder_path": f"/data/inputs/{folder}"}
-            )
-            assert response.status_code == 202, response.text
-            return str(response.json()["job_id"])
-
-    def progress(self, job_id: str) -> dict[str, Any]:
-        with self.http() as http:
-            return dict(http.get(f"/api/bulk/progress/{job_id}").raise_for_status().json())
-
-    def wait_job(self, job_id: str, timeout: float = 600) -> dict[str, Any]:
-        ok = until(
-            lambda: self.progress(job_id)["status"] in ("completed", "failed", "cancelled"), timeout
-        )
-        assert ok, f"job {job_id} did not finish: {self.progress(job_id)}"
-        return self.progress(job_id)
-
-    def records(self, job_id: str) -> list[dict[str, Any]]:
-        with self.http() as http:
-            response = http.get(f"/api/bulk/results/{job_id}", params={"format": "jsonl"})
-            return [json.loads(line) for line in response.raise_for_status().text.splitlines()]
-
-    def worker_replicas(self) -> tuple[int, int]:
-        services = self.status()["services"]
-        worker = services[f"{self.name}_ray-worker"]
-        return worker["running"], worker["desired"]
-
-
-def until(predicate: Callable[[], bool], timeout: float, interval: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except (httpx.HTTPError, subprocess.CalledProcessError, KeyError):
-            pass  # services restarting
-        time.sleep(interval)
-    return False
-
-
-@pytest.fixture(scope="module")
-def swarm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    if not shutil.which("dockerd") or not shutil.which("docker"):
-        pytest.skip("no Docker engine installed (scripts/setup.sh --dev installs docker.io)")
-    prepared = subprocess.run(
-        ["bash", str(REPO / "cluster" / "prepare-local-swarm.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
-    host = next(
-        (
-            line.split("=", 1)[1]
-            for line in prepared.stdout.splitlines()
-            if line.startswith("DOCKER_HOST=")
-        ),
-        None,
-    )
-    env = dict(
-        os.environ, DOCKER_HOST=host or "", OCR_RAY_HOME=str(tmp_path_factory.mktemp("swarm-home"))
-    )
-    if prepared.returncode != 0:
-        engine = subprocess.run(["docker", "info"], env=env, capture_output=True)
-        if engine.returncode != 0:
-            pytest.skip(f"no Docker engine could start here: {prepared.stderr[-500:]}")
-        raise AssertionError(f"preparing the swarm failed:\n{prepared.stderr[-3000:]}")
-    return env
-
-
-@contextlib.contextmanager
-def deploy(
-    env: dict[str, str], name: str, inputs: Path, *flags: str, **settings: str
-) -> Iterator[Stack]:
-    env = dict(env, **settings)
-    port = _free_port()
-    stack = Stack(name, env, f"http://127.0.0.1:{port}", "", inputs)
-    _remove(stack)
-    stack.cli("deploy", "--host-network", "--inputs", str(inputs), "--api-port", str(port), *flags)
-    stack.token = (Path(env["OCR_RAY_HOME"]) / f"{name}_api_token").read_text().strip()
-    assert until(lambda: httpx.get(f"{stack.url}/ready", timeout=5).status_code == 200, 300), (
-        stack.cli("logs", "api", "--tail", "50").stdout
-    )
-    try:
-        yield stack
-    finally:
-        _remove(stack)
-
-
-def _remove(stack: Stack) -> None:
-    subprocess.run(
-        [OCR_RAY, "cluster", "--stack", stack.name, "remove"], env=stack.env, capture_output=True
-    )
-    label = f"label=com.docker.stack.namespace={stack.name}"
-    until(lambda: not stack.docker("ps", "-q", "--filter", label).strip(), 120)
-    for secret in ("api_token", "ray_auth_token"):
-        subprocess.run(
-            ["docker", "secret", "rm", f"{stack.name}_{secret}"], env=stack.env, capture_output=True
-        )
 
 
 @pytest.fixture(scope="module")
@@ -183,104 +39,159 @@ def stack(swarm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
         yield deployed
 
 
-_ONE_EACH = {
-    f"ocrt_{role}": {"running": 1, "desired": 1} for role in ("ray-head", "ray-worker", "api")
-}
+@pytest.fixture
+def ocrt(stack: Stack) -> Stack:
+    """The shared stack, brought to its baseline before the test."""
+    stack.baseline()
+    return stack
 
 
-def _worker_ids(stack: Stack) -> set[str]:
-    nodes = stack.status()["ray_nodes"]
-    if isinstance(nodes, str):  # "unavailable: ..." while the head restarts
-        return set()
-    return {n["id"] for n in nodes if n["cpus"] > 0}
-
-
-def test_status_shows_the_head_the_api_and_the_workers(stack: Stack) -> None:
-    # A task with a health check counts as running once its first check passed.
-    assert until(lambda: stack.status()["services"] == _ONE_EACH, 180)
-    assert until(lambda: len(_worker_ids(stack)) == 1, 180)
-    status = stack.status()
+def test_status_shows_the_head_the_api_and_the_workers(ocrt: Stack) -> None:
+    status = ocrt.status()
     heads = [n for n in status["ray_nodes"] if n["head"]]
     assert len(heads) == 1 and heads[0]["cpus"] == 0
     assert len(status["ray_nodes"]) == 3  # head, api node (0 CPUs), one worker
     assert status["swarm_nodes"][0]["role"] == "manager"
 
 
-def test_a_job_runs_on_worker_nodes_and_scales_with_its_size(stack: Stack) -> None:
-    distinct_pages(stack.inputs / "sixteen", 16)
-    job_id = stack.submit("sixteen")
-    assert until(lambda: stack.worker_replicas()[1] == 2, 120)  # 16 files / 8 per worker
-    progress = stack.wait_job(job_id)
+def test_a_job_runs_on_worker_nodes_and_scales_with_its_size(ocrt: Stack) -> None:
+    distinct_pages(ocrt.inputs / "sixteen", 16)
+    job_id = ocrt.submit("sixteen")
+    assert until(lambda: ocrt.worker_replicas()[1] == 2, 120)  # 16 files / 8 per worker
+    progress = ocrt.wait_job(job_id)
     assert (progress["status"], progress["succeeded"], progress["total"]) == ("completed", 16, 16)
-    records = stack.records(job_id)
+    records = ocrt.records(job_id)
     assert Counter(Path(r["path"]).name for r in records) == Counter(
         f"p{i:02d}.png" for i in range(16)
     )
-    workers = _worker_ids(stack)
+    workers = worker_ids(ocrt)
     assert {r["node_id"] for r in records} <= workers  # nothing ran on the head or the API node
-    assert until(lambda: stack.worker_replicas()[1] == 1, 180)  # back after the idle period
+    assert until(lambda: ocrt.worker_replicas()[1] == 1, 180)  # back after the idle period
 
 
-def test_scale_up_to_three_then_down_to_one_during_a_job(stack: Stack) -> None:
-    stack.cli("scale", "3", "--wait", "300", timeout=400)
-    assert len(_worker_ids(stack)) >= 3
-    distinct_pages(stack.inputs / "scale", 24)
-    job_id = stack.submit("scale")
-    assert until(lambda: stack.progress(job_id)["succeeded"] >= 4, 300, 0.5)
-    stack.cli("scale", "1")
-    progress = stack.wait_job(job_id)
+def test_scale_up_to_three_then_down_to_one_during_a_job(ocrt: Stack) -> None:
+    ocrt.cli("scale", "3", "--wait", "300", timeout=400)
+    assert len(worker_ids(ocrt)) >= 3
+    distinct_pages(ocrt.inputs / "scale", 24)
+    job_id = ocrt.submit("scale")
+    assert until(lambda: ocrt.progress(job_id)["succeeded"] >= 4, 300, 0.5)
+    ocrt.cli("scale", "1")
+    progress = ocrt.wait_job(job_id)
     assert (progress["status"], progress["succeeded"], progress["failed"]) == ("completed", 24, 0)
-    names = Counter(Path(r["path"]).name for r in stack.records(job_id))
+    names = Counter(Path(r["path"]).name for r in ocrt.records(job_id))
     assert names == Counter(f"p{i:02d}.png" for i in range(24))
-    assert until(lambda: stack.worker_replicas() == (1, 1), 180)
+    assert until(lambda: ocrt.worker_replicas() == (1, 1), 180)
 
 
-def test_a_killed_worker_container_is_restarted_and_nothing_is_lost(stack: Stack) -> None:
-    assert until(lambda: len(_worker_ids(stack)) >= 1, 180)
-    distinct_pages(stack.inputs / "kill", 16)
-    job_id = stack.submit("kill")
-    assert until(lambda: stack.progress(job_id)["succeeded"] >= 2, 300, 0.5)
-    label = "label=com.docker.swarm.service.name=ocrt_ray-worker"
-    victim = stack.docker("ps", "-q", "--filter", label).split()[0]
-    stack.docker("kill", victim)
-    progress = stack.wait_job(job_id)
+def test_a_killed_worker_container_is_restarted_and_nothing_is_lost(ocrt: Stack) -> None:
+    distinct_pages(ocrt.inputs / "kill", 16)
+    job_id = ocrt.submit("kill")
+    assert until(lambda: ocrt.progress(job_id)["succeeded"] >= 2, 300, 0.5)
+    victim = _worker_containers(ocrt)[0]
+    ocrt.docker("kill", victim)
+    progress = ocrt.wait_job(job_id)
     assert (progress["status"], progress["succeeded"], progress["total"]) == ("completed", 16, 16)
-    names = Counter(Path(r["path"]).name for r in stack.records(job_id))
+    names = Counter(Path(r["path"]).name for r in ocrt.records(job_id))
     assert names == Counter(f"p{i:02d}.png" for i in range(16))
-    replaced = stack.docker("ps", "-q", "--filter", label).split()
+    replaced = _worker_containers(ocrt)
     assert replaced and victim not in replaced  # swarm started a new container
 
 
-def test_drain_and_restore_the_node(stack: Stack) -> None:
-    node = stack.status()["swarm_nodes"][0]["hostname"]
-    drained = stack.cli("drain", node, "--wait", "180", timeout=240)
+def test_drain_and_restore_the_node(ocrt: Stack) -> None:
+    # As if job scaling had left two workers up: the restarted API scales them back.
+    ocrt.cli("scale", "2", "--wait", "300", timeout=400)
+    node = ocrt.status()["swarm_nodes"][0]["hostname"]
+    drained = ocrt.cli("drain", node, "--wait", "180", timeout=240)
     assert "safe for maintenance" in drained.stdout
-    assert stack.status()["swarm_nodes"][0]["availability"] == "drain"
-    label = f"label=com.docker.stack.namespace={stack.name}"
-    assert stack.docker("ps", "-q", "--filter", label).strip() == ""  # really stopped
-    stack.cli("restore", node)
-    # Job scaling had 2 workers for the previous job; the restarted API scales them back.
-    assert until(lambda: stack.status()["services"] == _ONE_EACH, 300), stack.status()
-    assert until(lambda: httpx.get(f"{stack.url}/ready", timeout=5).status_code == 200, 300)
-    assert until(lambda: len(_worker_ids(stack)) >= 1, 300)
-    distinct_pages(stack.inputs / "after", 2)
-    assert stack.wait_job(stack.submit("after"))["succeeded"] == 2
+    assert ocrt.status()["swarm_nodes"][0]["availability"] == "drain"
+    label = f"label=com.docker.stack.namespace={ocrt.name}"
+    assert ocrt.docker("ps", "-q", "--filter", label).strip() == ""  # really stopped
+    ocrt.cli("restore", node)
+    assert until(lambda: ocrt.status()["services"] == one_each(ocrt.name), 300)
+    assert until(lambda: httpx.get(f"{ocrt.url}/ready", timeout=5).status_code == 200, 300)
+    assert until(lambda: len(worker_ids(ocrt)) >= 1, 300)
+    distinct_pages(ocrt.inputs / "after", 2)
+    assert ocrt.wait_job(ocrt.submit("after"))["succeeded"] == 2
 
 
-def test_the_autoscaler_adds_workers_for_pending_tasks_and_removes_idle_ones(
-    stack: Stack, swarm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    _remove(stack)  # one stack at a time on a host network
-    inputs = tmp_path_factory.mktemp("auto-inputs")
-    distinct_pages(inputs / "eight", 8)
-    with deploy(swarm_env, "ocra", inputs, "--workers", "0", "--autoscaler") as auto:
-        assert until(lambda: not _autoscaled(auto), 60)
-        job_id = auto.submit("eight")
-        assert until(lambda: len(_autoscaled(auto)) >= 1, 300)
-        progress = auto.wait_job(job_id, timeout=900)
-        assert (progress["status"], progress["succeeded"]) == ("completed", 8)
-        assert until(lambda: not _autoscaled(auto), 420, 5)  # idle nodes removed
+def test_nodes_lists_the_manager_and_add_node_prints_a_working_join_command(ocrt: Stack) -> None:
+    nodes = json.loads(ocrt.cli("nodes", "--json").stdout)
+    assert [(n["role"], n["manager"], n["availability"], n["state"]) for n in nodes] == [
+        ("manager", "leader", "active", "ready")
+    ]
+    assert nodes[0]["cpus"] > 0 and nodes[0]["memory_gib"] > 0
+    table = ocrt.cli("nodes").stdout.splitlines()
+    assert table[0].split()[:3] == ["id", "hostname", "role"] and nodes[0]["id"] in table[1]
+    printed = ocrt.cli("add-node").stdout.strip().splitlines()[-1]
+    token = ocrt.docker("swarm", "join-token", "-q", "worker").strip()
+    assert re.fullmatch(r"docker swarm join --token SWMTKN-\S+ [\d.]+:2377", printed), printed
+    assert printed.split()[4] == token
+    manager = ocrt.cli("add-node", "--manager").stdout.strip().splitlines()[-1]
+    assert manager.split()[4] == ocrt.docker("swarm", "join-token", "-q", "manager").strip()
 
 
-def _autoscaled(stack: Stack) -> list[str]:
-    return [name for name in stack.status()["services"] if "_ray-auto-" in name]
+def test_remove_node_refuses_the_last_manager_and_unknown_nodes(ocrt: Stack) -> None:
+    node = ocrt.status()["swarm_nodes"][0]["hostname"]
+    refused = _cli_fails(ocrt, "remove-node", node)
+    assert refused.returncode == 2 and "last manager" in refused.stderr
+    assert ocrt.status()["swarm_nodes"][0]["availability"] == "active"  # not even drained
+    unknown = _cli_fails(ocrt, "remove-node", "no-such-node")
+    assert unknown.returncode == 2 and "no swarm node 'no-such-node'" in unknown.stderr
+
+
+def test_stats_reports_each_container_with_its_ray_node(ocrt: Stack) -> None:
+    rows = json.loads(ocrt.cli("stats", "--json").stdout)
+    by_service = {r["service"]: r for r in rows}
+    assert sorted(by_service) == sorted(one_each(ocrt.name))
+    assert all(r["memory_mib"] > 0 and r["memory_limit_mib"] > 0 for r in rows)
+    ray_nodes = ocrt.status()["ray_nodes"]
+    head = next(n["id"] for n in ray_nodes if n["head"])
+    assert by_service[f"{ocrt.name}_ray-head"]["ray_node"] == head
+    assert by_service[f"{ocrt.name}_ray-worker"]["ray_node"] in worker_ids(ocrt)
+    api = by_service[f"{ocrt.name}_api"]["ray_node"]
+    assert api in {n["id"] for n in ray_nodes} and api != head
+
+
+def test_restart_replaces_the_workers_one_at_a_time(ocrt: Stack) -> None:
+    before = _worker_containers(ocrt)
+    done = ocrt.cli("restart", "ray-worker", "--monitor", "5", "--wait", "300", timeout=400)
+    assert "completed" in done.stdout
+    assert until(lambda: len(worker_ids(ocrt)) == 1, 300)
+    after = _worker_containers(ocrt)
+    assert len(after) == 1 and not set(after) & set(before)
+
+
+def test_update_rolls_out_env_and_limits_and_rolls_back_a_bad_image(ocrt: Stack) -> None:
+    done = ocrt.cli(
+        "update", "--env", "OCR_RAY_MARK=1", "--limit-memory", "3G", "--limit-cpus", "1.5",
+        "--monitor", "5", "--wait", "300", timeout=400,
+    )  # fmt: skip
+    assert "completed" in done.stdout
+    spec = _worker_spec(ocrt)
+    assert "OCR_RAY_MARK=1" in spec["ContainerSpec"]["Env"]
+    assert spec["Resources"]["Limits"] == {"NanoCPUs": 1_500_000_000, "MemoryBytes": 3 * 2**30}
+    image = spec["ContainerSpec"]["Image"]
+    bad = _cli_fails(ocrt, "update", "--image", "ocr-ray:no-such-tag", "--monitor", "5")
+    assert bad.returncode == 5 and "rollback_completed" in bad.stdout, bad.stdout + bad.stderr
+    assert _worker_spec(ocrt)["ContainerSpec"]["Image"] == image
+    assert until(lambda: len(worker_ids(ocrt)) == 1, 300)
+    distinct_pages(ocrt.inputs / "rolled", 2)
+    assert ocrt.wait_job(ocrt.submit("rolled"))["succeeded"] == 2
+
+
+def _cli_fails(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        stack.cli(*args, timeout=400)
+    except subprocess.CalledProcessError as exc:
+        return subprocess.CompletedProcess(exc.cmd, exc.returncode, exc.stdout, exc.stderr)
+    raise AssertionError(f"ocr-ray cluster {' '.join(args)} succeeded")
+
+
+def _worker_containers(stack: Stack) -> list[str]:
+    label = f"label=com.docker.swarm.service.name={stack.name}_ray-worker"
+    return stack.docker("ps", "-q", "--filter", label).split()
+
+
+def _worker_spec(stack: Stack) -> dict[str, Any]:
+    service = json.loads(stack.docker("service", "inspect", f"{stack.name}_ray-worker"))[0]
+    return dict(service["Spec"]["TaskTemplate"])

@@ -1,0 +1,232 @@
+"""What the swarm tests share: the prepared swarm, stack deployment, and diagnosis.
+
+Loaded as a pytest plugin (``tests/conftest.py``). ``swarm_env`` prepares a single-node
+swarm once per session with cluster/prepare-local-swarm.sh (engine, base image, image
+build); swarm tests are skipped only when no Docker engine can start on the machine. A
+failed test that used a ``Stack`` gets a "swarm diagnosis" section in its report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, _free_port
+
+OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
+
+
+_NAMESPACE = "com.docker.stack.namespace"
+
+
+class _CliFailed(subprocess.CalledProcessError):
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr[-2000:]}"
+
+
+@dataclass
+class Stack:
+    name: str
+    env: dict[str, str]
+    url: str
+    token: str
+    inputs: Path
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [OCR_RAY, "cluster", "--stack", self.name, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise _CliFailed(done.returncode, done.args, done.stdout, done.stderr)
+        return done
+
+    def docker(self, *args: str) -> str:
+        done = subprocess.run(
+            ["docker", *args], env=self.env, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    def status(self) -> dict[str, Any]:
+        return dict(json.loads(self.cli("status").stdout))
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60
+        )
+
+    def submit(self, folder: str) -> str:
+        with self.http() as http:
+            response = http.post(
+                "/api/bulk/process", json={"folder_path": f"/data/inputs/{folder}"}
+            )
+            assert response.status_code == 202, response.text
+            return str(response.json()["job_id"])
+
+    def progress(self, job_id: str) -> dict[str, Any]:
+        with self.http() as http:
+            return dict(http.get(f"/api/bulk/progress/{job_id}").raise_for_status().json())
+
+    def wait_job(self, job_id: str, timeout: float = 600) -> dict[str, Any]:
+        ok = until(
+            lambda: self.progress(job_id)["status"] in ("completed", "failed", "cancelled"), timeout
+        )
+        assert ok, f"job {job_id} did not finish: {self.progress(job_id)}"
+        return self.progress(job_id)
+
+    def records(self, job_id: str) -> list[dict[str, Any]]:
+        with self.http() as http:
+            response = http.get(f"/api/bulk/results/{job_id}", params={"format": "jsonl"})
+            return [json.loads(line) for line in response.raise_for_status().text.splitlines()]
+
+    def worker_replicas(self) -> tuple[int, int]:
+        services = self.status()["services"]
+        worker = services[f"{self.name}_ray-worker"]
+        return worker["running"], worker["desired"]
+
+    def diagnosis(self) -> str:
+        """What an operator looks at: nodes, services, every task with its error, and
+        the last lines of each service's logs (attached to a failed test's report)."""
+        parts = [self._run("docker", "node", "ls")]
+        parts.append(self._run("docker", "service", "ls", "--filter", f"label={_NAMESPACE}"))
+        for service in self._run("docker", "stack", "services", "-q", self.name).split():
+            parts.append(
+                self._run(
+                    "docker",
+                    "service",
+                    "ps",
+                    "--no-trunc",
+                    "--format",
+                    "{{.Name}}  {{.Node}}  desired={{.DesiredState}}  now={{.CurrentState}}"
+                    "  error={{.Error}}",
+                    service,
+                )
+            )
+            parts.append(self._run("docker", "service", "logs", "--tail", "25", service))
+        parts.append(self._run(OCR_RAY, "cluster", "--stack", self.name, "status"))
+        return "\n".join(parts)
+
+    def _run(self, *command: str) -> str:
+        try:
+            done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return f"$ {' '.join(command)}\n(timed out)"
+        return f"$ {' '.join(command)}\n{done.stdout}{done.stderr}"
+
+    def baseline(self) -> None:
+        """The state every test starts from, whatever ran before: the node active, one
+        worker, every service healthy, the API ready and one Ray worker node joined."""
+        self.cli("restore", self.status()["swarm_nodes"][0]["hostname"])
+        if self.worker_replicas()[1] != 1:
+            self.cli("scale", "1")
+        assert until(lambda: self.status()["services"] == one_each(self.name), 300)
+        assert until(lambda: httpx.get(f"{self.url}/ready", timeout=5).status_code == 200, 300)
+        assert until(lambda: len(worker_ids(self)) == 1, 300)
+
+
+def until(predicate: Callable[[], bool], timeout: float, interval: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except (httpx.HTTPError, subprocess.CalledProcessError, KeyError):
+            pass  # services restarting
+        time.sleep(interval)
+    return False
+
+
+@pytest.fixture(scope="session")
+def swarm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    if not shutil.which("dockerd") or not shutil.which("docker"):
+        pytest.skip("no Docker engine installed (scripts/setup.sh --dev installs docker.io)")
+    prepared = subprocess.run(
+        ["bash", str(REPO / "cluster" / "prepare-local-swarm.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    host = next(
+        (
+            line.split("=", 1)[1]
+            for line in prepared.stdout.splitlines()
+            if line.startswith("DOCKER_HOST=")
+        ),
+        None,
+    )
+    env = dict(
+        os.environ, DOCKER_HOST=host or "", OCR_RAY_HOME=str(tmp_path_factory.mktemp("swarm-home"))
+    )
+    if prepared.returncode != 0:
+        engine = subprocess.run(["docker", "info"], env=env, capture_output=True)
+        if engine.returncode != 0:
+            pytest.skip(f"no Docker engine could start here: {prepared.stderr[-500:]}")
+        raise AssertionError(f"preparing the swarm failed:\n{prepared.stderr[-3000:]}")
+    return env
+
+
+@contextlib.contextmanager
+def deploy(
+    env: dict[str, str], name: str, inputs: Path, *flags: str, **settings: str
+) -> Iterator[Stack]:
+    env = dict(env, **settings)
+    port = _free_port()
+    stack = Stack(name, env, f"http://127.0.0.1:{port}", "", inputs)
+    _remove(stack)
+    stack.cli("deploy", "--host-network", "--inputs", str(inputs), "--api-port", str(port), *flags)
+    stack.token = (Path(env["OCR_RAY_HOME"]) / f"{name}_api_token").read_text().strip()
+    try:
+        ready = until(lambda: httpx.get(f"{stack.url}/ready", timeout=5).status_code == 200, 300)
+        assert ready, stack.diagnosis()
+        yield stack
+    finally:
+        _remove(stack)
+
+
+def _remove(stack: Stack) -> None:
+    subprocess.run(
+        [OCR_RAY, "cluster", "--stack", stack.name, "remove"], env=stack.env, capture_output=True
+    )
+    label = f"label=com.docker.stack.namespace={stack.name}"
+    until(lambda: not stack.docker("ps", "-q", "--filter", label).strip(), 120)
+    for secret in ("api_token", "ray_auth_token"):
+        subprocess.run(
+            ["docker", "secret", "rm", f"{stack.name}_{secret}"], env=stack.env, capture_output=True
+        )
+
+
+def one_each(name: str) -> dict[str, dict[str, int]]:
+    return {
+        f"{name}_{role}": {"running": 1, "desired": 1} for role in ("ray-head", "ray-worker", "api")
+    }
+
+
+def worker_ids(stack: Stack) -> set[str]:
+    nodes = stack.status()["ray_nodes"]
+    if isinstance(nodes, str):  # "unavailable: ..." while the head restarts
+        return set()
+    return {n["id"] for n in nodes if n["cpus"] > 0}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, Stack):
+                report.sections.append((f"swarm diagnosis: {value.name}", value.diagnosis()))
