@@ -17,7 +17,8 @@ SUDO=""
 if ! docker info >/dev/null 2>&1; then
   $SUDO mkdir -p "$STATE" /run/ocr-ray-docker
   # No iptables or bridge here: containers use the host network (see cluster/README.md).
-  $SUDO sh -c "nohup dockerd --storage-driver vfs --iptables=false --bridge=none \
+  # Its own session: the engine outlives whatever started this script.
+  $SUDO sh -c "setsid nohup dockerd --storage-driver vfs --iptables=false --bridge=none \
     --host '$DOCKER_HOST' --data-root '$STATE' --exec-root /run/ocr-ray-docker \
     --pidfile /run/ocr-ray-docker.pid >'$STATE.log' 2>&1 &"
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done

@@ -53,22 +53,11 @@ def host_network(stack: dict[str, Any], *, docker_socket: str, api_port: int) ->
             env.update(OCR_RAY_WORKER_NETWORK="host", OCR_RAY_LOOPBACK_PREFIX="127.0.2")
         service["volumes"] = [_local_socket(v, docker_socket) for v in service.get("volumes", [])]
         service["deploy"].get("resources", {}).pop("reservations", None)
-        _retarget_healthcheck(service, api_port)
     return out
 
 
 def _local_socket(volume: str, docker_socket: str) -> str:
     return volume.replace("/var/run/docker.sock:", f"{docker_socket}:", 1)
-
-
-def _retarget_healthcheck(service: dict[str, Any], api_port: int) -> None:
-    test = service.get("healthcheck", {}).get("test", [])
-    service.get("healthcheck", {})["test"] = [
-        t.replace("ray-head:6379", f"{LOOPBACK_HEAD}:6379").replace(
-            "127.0.0.1:8000", f"127.0.0.1:{api_port}"
-        )
-        for t in test
-    ]
 
 
 def deploy(stack: dict[str, Any], name: str, env: dict[str, str]) -> None:

@@ -154,12 +154,7 @@ def until(predicate: Callable[[], bool], timeout: float, interval: float = 2.0) 
 def swarm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     if not shutil.which("dockerd") or not shutil.which("docker"):
         pytest.skip("no Docker engine installed (scripts/setup.sh --dev installs docker.io)")
-    prepared = subprocess.run(
-        ["bash", str(REPO / "cluster" / "prepare-local-swarm.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    prepared = _prepared_swarm()
     host = next(
         (
             line.split("=", 1)[1]
@@ -177,6 +172,20 @@ def swarm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             pytest.skip(f"no Docker engine could start here: {prepared.stderr[-500:]}")
         raise AssertionError(f"preparing the swarm failed:\n{prepared.stderr[-3000:]}")
     return env
+
+
+def _prepared_swarm() -> subprocess.CompletedProcess[str]:
+    """cluster/prepare-local-swarm.sh's outcome. scripts/test.sh starts it beside the
+    other tests (the image build is minutes of mostly I/O) and names its folder in
+    OCR_RAY_TEST_SWARM_PREP; otherwise it runs here."""
+    folder = os.environ.get("OCR_RAY_TEST_SWARM_PREP")
+    script = ["bash", str(REPO / "cluster" / "prepare-local-swarm.sh")]
+    if not folder:
+        return subprocess.run(script, capture_output=True, text=True, timeout=1500)
+    done = Path(folder) / "rc"
+    assert until(done.exists, 1500, 1.0), "the background swarm preparation did not finish"
+    read = lambda name: (Path(folder) / name).read_text(errors="replace")  # noqa: E731
+    return subprocess.CompletedProcess(script, int(read("rc")), read("out"), read("err"))
 
 
 @contextlib.contextmanager
