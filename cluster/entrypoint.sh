@@ -35,7 +35,18 @@ trap 'ray stop --grace-period 20 >/dev/null 2>&1; exit 0' TERM INT
 case "$role" in
   head)
     autoscale=""
-    [ "${OCR_RAY_AUTOSCALER:-0}" = "1" ] && autoscale="--autoscaling-config=/src/cluster/autoscaler.yaml"
+    if [ "${OCR_RAY_AUTOSCALER:-0}" = "1" ]; then
+      config=/src/cluster/autoscaler.yaml
+      idle="${OCR_RAY_AUTOSCALER_IDLE_MINUTES:-}"
+      case "$idle" in
+        "") ;;
+        *[!0-9.]*|*.*.*|.|*.) echo "OCR_RAY_AUTOSCALER_IDLE_MINUTES: not a number: $idle" >&2; exit 2 ;;
+        *) config=/tmp/autoscaler.yaml
+           sed "s/^idle_timeout_minutes: .*/idle_timeout_minutes: $idle/" \
+             /src/cluster/autoscaler.yaml >"$config" ;;
+      esac
+      autoscale="--autoscaling-config=$config"
+    fi
     ray start --head --block --port=6379 --num-cpus=0 --ray-client-server-port=10001 \
       --dashboard-host="${OCR_RAY_DASHBOARD_HOST:-0.0.0.0}" --disable-usage-stats \
       $ip_arg $autoscale &

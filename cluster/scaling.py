@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from dataclasses import dataclass, field
 
 from cluster.swarm import Swarm
+
+_log = logging.getLogger(__name__)
 
 
 def plan_replicas(files: int, *, swarm_nodes: int, files_per_worker: int, max_replicas: int) -> int:
@@ -71,5 +74,10 @@ class JobScaler:
 
     def _scale_down(self) -> None:
         with self._lock:
-            if self._active == 0:
+            if self._active:
+                return
+            try:
                 self.swarm.scale(self.baseline)
+            except Exception:  # e.g. the engine is busy restarting: try again later
+                _log.exception("scaling workers back to %d failed; retrying", self.baseline)
+                self._arm()

@@ -7,7 +7,7 @@ the store's one-row-per-file rule keeps a resumed job from counting anything twi
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import threading
 from typing import Any
 
@@ -19,6 +19,7 @@ from ocr_ray.models import JobParams, JobStatus
 from ocr_ray.settings import Settings, get_settings
 from ocr_ray.store import Store, open_store
 
+_log = logging.getLogger(__name__)
 RUNNER_NAME = "ocr-ray-job-runner"
 NAMESPACE = "ocr_ray"
 API_OWNER = "api"
@@ -36,8 +37,10 @@ class JobRunner:
         self._lock = threading.Lock()
         self._job_scaler: Any = None
         if get_settings().autoscale:  # workers a previous life scaled up come back down
-            with contextlib.suppress(Exception):
+            try:
                 self._scaler().settle()
+            except Exception:  # the API still serves; only the scale-back is missed
+                _log.exception("job-size scaling could not settle the worker count")
         for row in open_store(store_url).list_jobs(limit=10_000):
             if row.params.owner == API_OWNER and row.status in _RESUMABLE:
                 self.start(row.id)
@@ -65,8 +68,10 @@ class JobRunner:
             return
         scaler = self._scaler() if get_settings().autoscale else None
         if scaler is not None:
-            with contextlib.suppress(Exception):  # no capacity change: run on what is there
+            try:
                 scaler.before_job(count_input_files(row.params))
+            except Exception:  # no capacity change: the job runs on what is there
+                _log.exception("job-size scaling failed before job %s", job_id)
         try:
             run_stored_job(job_id, store=store)
         except Exception:  # recorded as failed in the store by the coordinator

@@ -129,13 +129,25 @@ class Stack:
 
     def baseline(self) -> None:
         """The state every test starts from, whatever ran before: the node active, one
-        worker, every service healthy, the API ready and one Ray worker node joined."""
-        self.cli("restore", self.status()["swarm_nodes"][0]["hostname"])
-        if self.worker_replicas()[1] != 1:
+        worker, every service healthy, the API ready and one Ray worker node joined.
+
+        Reads the cheap things from the engine first; ``ocr-ray cluster status`` (which
+        asks Ray inside the head) only once the services look settled."""
+        node = self.docker("node", "ls", "--format", "{{.Hostname}} {{.Availability}}").split()
+        if node[1].lower() != "active":
+            self.cli("restore", node[0])
+        worker = f"{self.name}_ray-worker"
+        replicas = self.docker(
+            "service", "inspect", "-f", "{{.Spec.Mode.Replicated.Replicas}}", worker
+        )
+        if replicas.strip() != "1":
             self.cli("scale", "1")
-        assert until(lambda: self.status()["services"] == one_each(self.name), 300)
         assert until(lambda: httpx.get(f"{self.url}/ready", timeout=5).status_code == 200, 300)
-        assert until(lambda: len(worker_ids(self)) == 1, 300)
+        assert until(self._settled, 300)
+
+    def _settled(self) -> bool:
+        status = self.status()
+        return status["services"] == one_each(self.name) and len(_worker_ids(status)) == 1
 
 
 def until(predicate: Callable[[], bool], timeout: float, interval: float = 2.0) -> bool:
@@ -225,7 +237,11 @@ def one_each(name: str) -> dict[str, dict[str, int]]:
 
 
 def worker_ids(stack: Stack) -> set[str]:
-    nodes = stack.status()["ray_nodes"]
+    return _worker_ids(stack.status())
+
+
+def _worker_ids(status: dict[str, Any]) -> set[str]:
+    nodes = status["ray_nodes"]
     if isinstance(nodes, str):  # "unavailable: ..." while the head restarts
         return set()
     return {n["id"] for n in nodes if n["cpus"] > 0}

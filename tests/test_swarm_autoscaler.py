@@ -16,7 +16,8 @@ def test_the_autoscaler_adds_workers_for_pending_tasks_and_removes_idle_ones(
 ) -> None:
     inputs = tmp_path_factory.mktemp("auto-inputs")
     distinct_pages(inputs / "eight", 8)
-    with deploy(swarm_env, "ocra", inputs, "--workers", "0", "--autoscaler") as auto:
+    idle = {"OCR_RAY_AUTOSCALER_IDLE_MINUTES": "0.25"}  # removal after 15 s idle, not 60
+    with deploy(swarm_env, "ocra", inputs, "--workers", "0", "--autoscaler", **idle) as auto:
         assert until(lambda: not _autoscaled(auto), 60)
         job_id = auto.submit("eight")
         assert until(lambda: len(_autoscaled(auto)) >= 1, 300)
