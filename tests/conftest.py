@@ -29,7 +29,9 @@ _HOME = Path(tempfile.mkdtemp(prefix="ocr-ray-tests-"))
 os.environ.update(
     OCR_RAY_HOME=str(_HOME),
     OCR_RAY_INCLUDE_DASHBOARD="0",
-    OCR_RAY_EXTRA_PROVIDERS="faulty=tests.fault_engines:FaultyProvider",
+    OCR_RAY_EXTRA_PROVIDERS=(
+        "faulty=tests.fault_engines:FaultyProvider,slow=tests.fault_engines:SlowProvider"
+    ),
     OCR_RAY_TEST_CRASH_DIR=str(_HOME / "crash-markers"),
     PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
 )

@@ -18,6 +18,7 @@ from ocr_ray._engines.tesseract import TesseractProvider
 
 HANG_WIDTH = 777  # pages this wide hang forever
 CRASH_WIDTH = 778  # pages this wide kill their worker process on the first attempt
+SLOW_S = 1.0  # the slow provider's least time per page
 
 
 class _Wrapped(Engine):
@@ -46,3 +47,22 @@ class FaultyProvider(TesseractProvider):
 
     def load(self, languages: tuple[str, ...]) -> Engine:
         return _Wrapped(super().load(languages))
+
+
+class _Slow(Engine):
+    def __init__(self, inner: Engine) -> None:
+        self._inner, self.name, self.version = inner, f"{inner.name}+slow", inner.version
+
+    def recognize(self, image: Image.Image) -> PageText:
+        time.sleep(SLOW_S)
+        return self._inner.recognize(image)
+
+
+class SlowProvider(TesseractProvider):
+    """Tesseract that takes at least SLOW_S per page, so a node removed mid-job surely
+    has a task in flight, however fast or loaded the machine."""
+
+    name = "slow"
+
+    def load(self, languages: tuple[str, ...]) -> Engine:
+        return _Slow(super().load(languages))

@@ -42,6 +42,10 @@ class Stack:
     url: str
     token: str
     inputs: Path
+    # Job-size scaling shrinks the workers this long after the last API job; a test
+    # starts only once that is over, so no earlier job's scale-down lands in it.
+    scale_idle_s: float = 0.0
+    last_job_end: float = 0.0
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -86,6 +90,7 @@ class Stack:
             lambda: self.progress(job_id)["status"] in ("completed", "failed", "cancelled"), timeout
         )
         assert ok, f"job {job_id} did not finish: {self.progress(job_id)}"
+        self.last_job_end = time.monotonic()
         return self.progress(job_id)
 
     def records(self, job_id: str) -> list[dict[str, Any]]:
@@ -103,7 +108,14 @@ class Stack:
         the last lines of each service's logs (attached to a failed test's report)."""
         parts = [self._run("docker", "node", "ls")]
         parts.append(self._run("docker", "service", "ls", "--filter", f"label={_NAMESPACE}"))
-        for service in self._run("docker", "stack", "services", "-q", self.name).split():
+        services = subprocess.run(
+            ["docker", "stack", "services", "-q", self.name],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for service in services.stdout.split():
             parts.append(
                 self._run(
                     "docker",
@@ -133,6 +145,7 @@ class Stack:
 
         Reads the cheap things from the engine first; ``ocr-ray cluster status`` (which
         asks Ray inside the head) only once the services look settled."""
+        time.sleep(max(0.0, self.last_job_end + self.scale_idle_s + 3 - time.monotonic()))
         node = self.docker("node", "ls", "--format", "{{.Hostname}} {{.Availability}}").split()
         if node[1].lower() != "active":
             self.cli("restore", node[0])
@@ -207,6 +220,7 @@ def deploy(
     env = dict(env, **settings)
     port = _free_port()
     stack = Stack(name, env, f"http://127.0.0.1:{port}", "", inputs)
+    stack.scale_idle_s = float(settings.get("OCR_RAY_SCALE_IDLE_S", 0))
     _remove(stack)
     stack.cli("deploy", "--host-network", "--inputs", str(inputs), "--api-port", str(port), *flags)
     stack.token = (Path(env["OCR_RAY_HOME"]) / f"{name}_api_token").read_text().strip()

@@ -37,7 +37,9 @@ def test_removing_a_node_mid_job_loses_and_doubles_nothing(
     folder = tmp_path / "in"
     distinct_pages(folder, 16)
 
-    job = ocr_ray.submit(folder, address=cluster.address, store=store_url)
+    # The slow provider keeps each node on a page for 1 s or more, so the removed node
+    # surely has a task in flight (on a loaded machine it could otherwise be between two).
+    job = ocr_ray.submit(folder, provider="slow", address=cluster.address, store=store_url)
     deadline = time.monotonic() + 180
     while job.progress().succeeded < 3 and time.monotonic() < deadline:
         time.sleep(0.2)
