@@ -117,10 +117,13 @@ def _update_config(current: dict[str, Any], monitor_s: float) -> dict[str, Any]:
 
 
 def _rollback_config(current: dict[str, Any]) -> dict[str, Any]:
+    # A rollback goes on through failures: a failed task of the new spec that swarm's
+    # restart policy brings back counts as one, and pausing there would leave the
+    # service half on the spec that just failed.
     return {
         "Parallelism": 1,
         "Order": current.get("Order", "stop-first"),
-        "FailureAction": "pause",
+        "FailureAction": "continue",
         "Monitor": current.get("Monitor", 0),
         "MaxFailureRatio": 0,
     }

@@ -266,6 +266,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     if report.when == "call" and report.failed:
-        for value in getattr(item, "funcargs", {}).values():
-            if isinstance(value, Stack):
-                report.sections.append((f"swarm diagnosis: {value.name}", value.diagnosis()))
+        stacks = {id(v): v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Stack)}
+        for stack in stacks.values():  # a fixture may hand on the same stack under two names
+            report.sections.append((f"swarm diagnosis: {stack.name}", stack.diagnosis()))
