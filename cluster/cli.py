@@ -77,9 +77,9 @@ def _add_operator_verbs(actions: argparse._SubParsersAction) -> None:
     )
     update.add_argument("--role", choices=ROLES, default="ray-worker")
     update.add_argument("--image")
-    update.add_argument("--env", action="append", default=[], metavar="K=V")
-    update.add_argument("--limit-cpus", type=float, metavar="N")
-    update.add_argument("--limit-memory", metavar="M", help="e.g. 512M, 4G")
+    update.add_argument("--env", action="append", default=[], metavar="K=V", type=_env_item)
+    update.add_argument("--limit-cpus", type=_positive_float, metavar="N")
+    update.add_argument("--limit-memory", metavar="M", type=_memory, help="e.g. 512M, 4G")
     for parser in (restart, update):
         parser.add_argument(
             "--wait", type=float, default=600, metavar="S", help="seconds to wait (0: return)"
@@ -99,16 +99,19 @@ def _add_operator_verbs(actions: argparse._SubParsersAction) -> None:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     """Dispatch ``ocr-ray cluster ACTION``."""
+    from docker.errors import DockerException
+
     from cluster.swarm import Swarm
 
-    swarm = Swarm(args.stack or get_settings().stack_name)
+    try:
+        swarm = Swarm(args.stack or get_settings().stack_name)
+    except DockerException as exc:
+        raise UsageError(f"cannot reach the Docker engine (DOCKER_HOST): {exc}") from exc
     try:
         return int(_ACTIONS[args.action](swarm, args))
     except TimeoutError as exc:  # --wait ran out: the action was taken, its effect is late
         print(f"ocr-ray: timed out: {exc}", file=sys.stderr)
         return int(ExitCode.internal)
-    except (LookupError, ValueError) as exc:  # an unknown node, a malformed option value
-        raise UsageError(str(exc)) from exc
 
 
 def _deploy(swarm: Swarm, args: argparse.Namespace) -> int:
@@ -253,19 +256,47 @@ def _restart(swarm: Swarm, args: argparse.Namespace) -> int:
 
 
 def _update(swarm: Swarm, args: argparse.Namespace) -> int:
-    from cluster.rolling import Change, parse_env, parse_memory
+    from cluster.rolling import Change
 
     change = Change(
         image=args.image,
-        env=parse_env(args.env) or None,
+        env=dict(args.env) or None,
         limit_cpus=args.limit_cpus,
-        limit_memory_bytes=parse_memory(args.limit_memory) if args.limit_memory else None,
+        limit_memory_bytes=args.limit_memory,
     )
     if change == Change():
         raise UsageError(
             "update needs at least one of --image, --env, --limit-cpus, --limit-memory"
         )
     return _roll(swarm, args, args.role, change)
+
+
+def _env_item(value: str) -> tuple[str, str]:
+    key, sep, rest = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"wants KEY=VALUE, not {value!r}")
+    return key, rest
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value!r}")
+    return number
+
+
+def _memory(value: str) -> int:
+    """``512M``, ``2G``, ``1.5g`` or plain bytes, as bytes."""
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    text = value.strip().lower().removesuffix("b")
+    factor = units.get(text[-1:], 1)
+    try:
+        amount = float(text[:-1] if text[-1:] in units else text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants a size like 512M or 2G, not {value!r}") from None
+    if amount <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value!r}")
+    return int(amount * factor)
 
 
 def _nodes(swarm: Swarm, args: argparse.Namespace) -> int:

@@ -127,29 +127,3 @@ def _rollback_config(current: dict[str, Any]) -> dict[str, Any]:
         "Monitor": current.get("Monitor", 0),
         "MaxFailureRatio": 0,
     }
-
-
-def parse_env(items: list[str]) -> dict[str, str]:
-    """``["K=V", ...]`` as a dict; an item without ``=`` is a ValueError."""
-    parsed = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--env wants KEY=VALUE, not {item!r}")
-        parsed[key] = value
-    return parsed
-
-
-def parse_memory(value: str) -> int:
-    """``512M``, ``2G``, ``1.5g`` or plain bytes as bytes."""
-    units = {"k": 2**10, "m": 2**20, "g": 2**30}
-    text = value.strip().lower().removesuffix("b")
-    factor = units.get(text[-1:], 1)
-    number = text[:-1] if text[-1:] in units else text
-    try:
-        amount = float(number)
-    except ValueError:
-        raise ValueError(f"--limit-memory wants a size like 512M or 2G, not {value!r}") from None
-    if amount <= 0:
-        raise ValueError(f"--limit-memory must be positive, not {value!r}")
-    return int(amount * factor)

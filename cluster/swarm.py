@@ -11,7 +11,13 @@ from typing import Any
 import docker
 from docker.errors import NotFound
 
-ROLES = ("ray-head", "ray-worker", "api")
+from ocr_ray.exceptions import UsageError
+
+
+class UnknownNodeError(UsageError, LookupError):
+    """No swarm node has that id or hostname."""
+
+
 # Task states whose container has exited (or never started on a node).
 _GONE = frozenset({"complete", "shutdown", "failed", "rejected", "orphaned", "remove"})
 
@@ -61,12 +67,12 @@ class Swarm:
         return [_describe_node(n.attrs) for n in self.client.nodes.list()]
 
     def node(self, node: str) -> Any:
-        """The swarm node named by id, short id or hostname (LookupError if none)."""
+        """The swarm node named by id, short id or hostname (UnknownNodeError if none)."""
         for candidate in self.client.nodes.list():
             names = (candidate.id, candidate.id[:12], candidate.attrs["Description"]["Hostname"])
             if node in names:
                 return candidate
-        raise LookupError(f"no swarm node {node!r}")
+        raise UnknownNodeError(f"no swarm node {node!r}")
 
     def set_availability(self, node: str, availability: str) -> None:
         """Drain (``drain``) or restore (``active``) a swarm node by id or hostname."""
