@@ -18,7 +18,7 @@ from ocr_ray._engines.tesseract import TesseractProvider
 
 HANG_WIDTH = 777  # pages this wide hang forever
 CRASH_WIDTH = 778  # pages this wide kill their worker process on the first attempt
-SLOW_S = 1.0  # the slow provider's least time per page
+SLOW_S = 2.0  # the slow provider's least time per page
 
 
 class _Wrapped(Engine):
@@ -54,6 +54,13 @@ class _Slow(Engine):
         self._inner, self.name, self.version = inner, f"{inner.name}+slow", inner.version
 
     def recognize(self, image: Image.Image) -> PageText:
+        import ray
+
+        # Say which node started a page, so a test can remove that node mid-page.
+        folder = Path(os.environ["OCR_RAY_TEST_CRASH_DIR"]) / "slow-started"
+        folder.mkdir(exist_ok=True)
+        node = ray.get_runtime_context().get_node_id()
+        (folder / f"{node}-{time.monotonic_ns()}").touch()
         time.sleep(SLOW_S)
         return self._inner.recognize(image)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -37,12 +38,17 @@ def test_removing_a_node_mid_job_loses_and_doubles_nothing(
     folder = tmp_path / "in"
     distinct_pages(folder, 16)
 
-    # The slow provider keeps each node on a page for 1 s or more, so the removed node
-    # surely has a task in flight (on a loaded machine it could otherwise be between two).
+    # The slow provider marks each page it starts and then takes 2 s, so the node is
+    # removed while it is surely running a page (on a loaded machine it could otherwise
+    # be between two, or still starting its worker).
+    started = Path(os.environ["OCR_RAY_TEST_CRASH_DIR"]) / "slow-started"
     job = ocr_ray.submit(folder, provider="slow", address=cluster.address, store=store_url)
     deadline = time.monotonic() + 180
     while job.progress().succeeded < 3 and time.monotonic() < deadline:
         time.sleep(0.2)
+    seen = set(started.glob(f"{doomed.node_id}-*"))
+    while not set(started.glob(f"{doomed.node_id}-*")) - seen and time.monotonic() < deadline:
+        time.sleep(0.05)
     cluster.remove_node(doomed)
     summary = job.wait(timeout=600, progress=False)
 
