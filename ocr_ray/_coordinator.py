@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import ray
 
@@ -21,13 +22,21 @@ from ocr_ray._documents import Probe, has_supported_suffix, probe_file
 from ocr_ray._engines import get_provider
 from ocr_ray._lease import Lease
 from ocr_ray._metrics import record_file, set_jobs_running
-from ocr_ray._pipeline import PageRange
+from ocr_ray._outputs import ArchiveWriter
+from ocr_ray._pipeline import PageRange, ReadOptions
 from ocr_ray._records import Assembly, duplicate_record, failed_record, skipped_record
 from ocr_ray._scan import iter_files
-from ocr_ray._tasks import TaskOptions, UnitResult, ocr_unit
+from ocr_ray._tasks import TaskOptions, UnitResult, ocr_unit, probe
 from ocr_ray._version import __version__
-from ocr_ray.exceptions import ErrorCode, FileError
-from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, JobParams, JobStatus
+from ocr_ray.exceptions import EngineUnavailableError, ErrorCode, FileError
+from ocr_ray.models import (
+    ARCHIVE_FORMATS,
+    ErrorInfo,
+    FileRecord,
+    FileStatus,
+    JobParams,
+    JobStatus,
+)
 from ocr_ray.settings import Settings
 from ocr_ray.store import Store
 
@@ -57,12 +66,24 @@ class Coordinator:
 
     def __init__(self, *, store: Store, job_id: str, params: JobParams, settings: Settings):
         self.store, self.job_id, self.params, self.settings = store, job_id, params, settings
+        archive = tuple(f for f in ARCHIVE_FORMATS if f in params.export_formats)
         self.options = TaskOptions(
             provider=params.provider,
             languages=tuple(params.languages),
-            dpi=params.dpi,
-            skip_text=params.skip_text,
+            read=ReadOptions(
+                dpi=params.dpi,
+                skip_text=params.skip_text,
+                rotate=params.rotate,
+                low_confidence=settings.low_confidence,
+                hocr=bool(archive),
+            ),
             timeout_s=params.timeout_per_file_s,
+            archive=archive,
+        )
+        self._archive = (
+            ArchiveWriter(Path(params.output_dir or "."), archive, params.paths)
+            if archive
+            else None
         )
         self._provider = get_provider(params.provider)
         self._stop = threading.Event()
@@ -100,6 +121,7 @@ class Coordinator:
         return status
 
     def _process(self) -> JobStatus:
+        self._probe_engine()
         counter = threading.Thread(target=self._count_inputs, daemon=True, name="ocr-ray-count")
         counter.start()
         with ThreadPoolExecutor(self.settings.probe_threads, thread_name_prefix="probe") as pool:
@@ -110,6 +132,8 @@ class Coordinator:
             status = self._schedule(probed)
             if status is JobStatus.cancelled:
                 self._cancel_rest(probed)
+        if self._archive is not None:
+            self._archive.close()
         return status
 
     def _schedule(self, probed: _Prefetch) -> JobStatus:
@@ -127,6 +151,17 @@ class Coordinator:
             self._flush_if_due()
 
     # Input side ------------------------------------------------------------------
+    def _probe_engine(self) -> None:
+        """Load the engine on a worker before any file is touched (one clear error)."""
+        options = self._provider.resources(0)
+        problem = ray.get(
+            probe.options(name="ocr-ray probe engine", **options).remote(
+                self.options.provider, self.options.languages
+            )
+        )
+        if problem:
+            raise EngineUnavailableError(problem)
+
     def _count_inputs(self) -> None:
         total = 0
         for total, _ in enumerate(
@@ -185,18 +220,29 @@ class Coordinator:
             self._waiting_on_sha[probe.sha256].append(probe)
             return
         original = self._known_result(probe.sha256)
-        if original is not None:
-            self._write(duplicate_record(probe.path, probe, original))
+        if original is not None and self._reuse(probe, original):
             return
         self._waiting_on_sha[probe.sha256] = []
         self._plan(probe)
+
+    def _reuse(self, probe: Probe, original: FileRecord) -> bool:
+        """Record ``probe`` as a copy of ``original``; False if its documents are gone."""
+        record = duplicate_record(probe.path, probe, original)
+        if self._archive is not None:
+            outputs = self._archive.copy(original.outputs, probe.path)
+            if outputs is None:
+                return False
+            record.outputs = outputs
+        self._write(record)
+        return True
 
     def _known_result(self, sha256: str) -> FileRecord | None:
         for record in self._writes:
             if record.sha256 == sha256 and record.status is FileStatus.succeeded:
                 return record
         found = self.store.find_by_sha(job_id=self.job_id, sha256=sha256)
-        if found is None and self.params.cache:
+        # Another job's documents are not under this job's output folder.
+        if found is None and self.params.cache and self._archive is None:
             found = self.store.cache_get(key=self._cache_key(sha256))
         return found
 
@@ -258,21 +304,47 @@ class Coordinator:
 
     def _deliver(self, part: UnitResult) -> None:
         assembly = self._assemblies[part.unit.path]
+        if self._archive is not None and part.archive:
+            self._archive.stage(part.unit.path, part.unit.first, part.archive)
+            part.archive = {}
         assembly.add(part)
         if not assembly.complete:
             return
         del self._assemblies[part.unit.path]
-        record = assembly.record()
+        record = self._finish(assembly)
         self._write(record)
         waiting = self._waiting_on_sha.pop(assembly.probe.sha256, [])
         if record.status is FileStatus.succeeded:
             if self.params.cache:
                 self.store.cache_put(key=self._cache_key(assembly.probe.sha256), record=record)
             for probe in waiting:
-                self._write(duplicate_record(probe.path, probe, record))
+                if not self._reuse(probe, record):
+                    self._plan(probe)
         else:
             for probe in waiting:  # failures can be path-specific: read each copy itself
                 self._plan(probe)
+
+    def _finish(self, assembly: Assembly) -> FileRecord:
+        """The file's record, with its archive documents assembled if it succeeded."""
+        record = assembly.record()
+        if self._archive is None:
+            return record
+        if record.status is not FileStatus.succeeded:
+            self._archive.discard(record.path)
+            return record
+        firsts = [part.unit.first for part in assembly.parts]
+        system = f"{record.engine or self.params.provider} {record.engine_version or ''}".strip()
+        try:
+            record.outputs = self._archive.finish(record.path, firsts, system)
+        except Exception as exc:  # disk full, a damaged part: this file fails, not the job
+            self._archive.discard(record.path)
+            record.status = FileStatus.failed
+            record.error = ErrorInfo(
+                code=ErrorCode.output_failed.value,
+                message=f"{record.path}: its {', '.join(self.options.archive)} could not be "
+                f"written: {type(exc).__name__}: {exc}",
+            )
+        return record
 
     def _enforce_deadlines(self) -> None:
         """Backstop for an engine that ignores the in-task timeout: kill its worker."""
@@ -333,6 +405,7 @@ class Coordinator:
             "+".join(p.languages),
             str(p.dpi),
             str(p.skip_text),
+            str(p.rotate),
             __version__,
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()

@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -30,6 +30,9 @@ SUPPORTED_SUFFIXES = IMAGE_SUFFIXES | PDF_SUFFIXES
 # Only TIFF is a document of pages; GIF and WebP frames are animation, so page 1 is read.
 _MULTIPAGE_FORMATS = {"TIFF"}
 _HASH_CHUNK = 1024 * 1024
+# Resolutions a scanner really writes. Below it are the 72/96 dpi that software stamps
+# on any image; outside it the engine is better off estimating from the text.
+_PLAUSIBLE_DPI = range(100, 2401)
 _PDFIUM_LOCK = threading.RLock()
 
 # We enforce our own pixel cap with a clear error; Pillow's would fire at an unrelated size.
@@ -105,6 +108,10 @@ class Document:
         """Page ``index`` (0-based) as an image ready for OCR."""
         raise NotImplementedError
 
+    def page_dpi(self, index: int) -> int | None:
+        """Page ``index``'s true resolution, or None when the file does not say it credibly."""
+        return None
+
     def text_layer(self, index: int) -> str:
         """Text already embedded in page ``index``, if the format has any."""
         return ""
@@ -143,6 +150,15 @@ class _ImageDocument(Document):
             ) from exc
         return _ocr_ready(self._image)
 
+    def page_dpi(self, index: int) -> int | None:
+        self._image.seek(index)
+        dpi: Any = self._image.info.get("dpi")
+        try:
+            vertical = round(float(dpi[1]))
+        except (TypeError, ValueError, IndexError):
+            return None
+        return vertical if vertical in _PLAUSIBLE_DPI else None
+
     def close(self) -> None:
         self._image.close()
 
@@ -151,7 +167,7 @@ class _PdfDocument(Document):
     def __init__(self, path: str, dpi: int) -> None:
         import pypdfium2 as pdfium
 
-        self._path, self._scale = path, dpi / 72.0
+        self._path, self._dpi, self._scale = path, dpi, dpi / 72.0
         try:
             self._pdf = pdfium.PdfDocument(path)
         except pdfium.PdfiumError as exc:
@@ -178,6 +194,9 @@ class _PdfDocument(Document):
             ) from exc
         finally:
             page.close()
+
+    def page_dpi(self, index: int) -> int | None:
+        return self._dpi
 
     def text_layer(self, index: int) -> str:
         page = self._pdf[index]

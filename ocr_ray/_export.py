@@ -1,15 +1,20 @@
-"""Writing a job's records as JSON Lines, JSON, CSV, text, a summary and a ZIP of them all."""
+"""Writing a job's records as JSON Lines, JSON, CSV, text, a summary and a ZIP of them all.
+
+The archive formats (pdf, hocr, alto) are written during the run, next to the OCR; here
+they are only copied (to another folder) and bundled into the ZIP.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from ocr_ray.exceptions import UsageError
-from ocr_ray.models import EXPORT_FORMATS, FileRecord, JobSummary
+from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, FileRecord, JobSummary
 from ocr_ray.store import Store
 
 CSV_COLUMNS = (
@@ -33,23 +38,36 @@ CSV_COLUMNS = (
 )
 
 
+_ALL_FORMATS = EXPORT_FORMATS + ARCHIVE_FORMATS
+
+
 def parse_formats(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Validate a comma list (or iterable) of export formats."""
+    """Validate a comma list (or iterable) of formats; None means the record formats."""
     if value is None:
         return EXPORT_FORMATS
     items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value)]
-    unknown = sorted(set(items) - set(EXPORT_FORMATS) - {""})
+    unknown = sorted(set(items) - set(_ALL_FORMATS) - {""})
     if unknown:
         raise UsageError(
-            f"unknown format(s): {', '.join(unknown)}; choose from {', '.join(EXPORT_FORMATS)}"
+            f"unknown format(s): {', '.join(unknown)}; choose from {', '.join(_ALL_FORMATS)}"
         )
-    return tuple(f for f in EXPORT_FORMATS if f in items)
+    return tuple(f for f in _ALL_FORMATS if f in items)
 
 
 def export_job(
-    store: Store, *, job_id: str, summary: JobSummary, out_dir: Path, formats: Iterable[str]
+    store: Store,
+    *,
+    job_id: str,
+    summary: JobSummary,
+    out_dir: Path,
+    formats: Iterable[str],
+    archive_dir: Path | None = None,
 ) -> dict[str, Path]:
-    """Write the requested formats plus ``summary.json`` into ``out_dir``; return their paths."""
+    """Write the requested formats plus ``summary.json`` into ``out_dir``; return their paths.
+
+    Archive formats are folders (``out_dir/pdf`` ...) copied from ``archive_dir``, where
+    the job's run wrote them, when that is another folder.
+    """
     wanted = set(parse_formats(list(formats)))
     # The ZIP bundles the other formats asked for; asked for alone, it bundles them all.
     others = [f for f in EXPORT_FORMATS if f != "zip"]
@@ -61,9 +79,20 @@ def export_job(
         path = out_dir / f"results.{fmt}"
         _WRITERS[fmt](store.iter_records(job_id=job_id), path)
         written[fmt] = path
+    for fmt in (f for f in ARCHIVE_FORMATS if f in wanted):
+        written[fmt] = _archive_folder(fmt, archive_dir or out_dir, out_dir)
     if "zip" in wanted:
-        written["zip"] = _write_zip(out_dir / "results.zip", list(written.values()))
+        written["zip"] = _write_zip(out_dir / "results.zip", out_dir, list(written.values()))
     return written
+
+
+def _archive_folder(fmt: str, source: Path, out_dir: Path) -> Path:
+    """``out_dir/fmt``, copied from where the run wrote it if that is elsewhere."""
+    target = out_dir / fmt
+    if (source / fmt).is_dir() and (source / fmt).resolve() != target.resolve():
+        shutil.copytree(source / fmt, target, dirs_exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def _write_jsonl(records: Iterable[FileRecord], path: Path) -> None:
@@ -116,11 +145,16 @@ def _write_txt(records: Iterable[FileRecord], path: Path) -> None:
             out.write(f"===== {r.path}{note} =====\n{r.text.rstrip()}\n\n")
 
 
-def _write_zip(path: Path, members: list[Path]) -> Path:
-    # Member names are ours (results.*, summary.json), never taken from input paths.
+def _write_zip(path: Path, root: Path, members: list[Path]) -> Path:
+    # Names are ours (results.*, summary.json) or relative paths we made under the
+    # archive folders, which mirror input paths inside the input roots: never absolute.
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for member in members:
-            archive.write(member, arcname=member.name)
+            files = (
+                sorted(p for p in member.rglob("*") if p.is_file()) if member.is_dir() else [member]
+            )
+            for file in files:
+                archive.write(file, arcname=file.relative_to(root).as_posix())
     return path
 
 

@@ -115,12 +115,14 @@ class Job:
         self, out_dir: str | Path, formats: Iterable[str] = EXPORT_FORMATS
     ) -> dict[str, Path]:
         """Write result files (and ``summary.json``) into ``out_dir``."""
+        output_dir = self.params.output_dir
         return export_job(
             self._store,
             job_id=self.id,
             summary=self.summary(),
             out_dir=Path(out_dir),
             formats=formats,
+            archive_dir=Path(output_dir) if output_dir else None,
         )
 
 
@@ -153,15 +155,23 @@ def submit(
     timeout_per_file: float | None = None,
     max_image_pixels: int | None = None,
     cache: bool = False,
+    formats: Iterable[str] | None = None,
+    out_dir: str | Path | None = None,
+    rotate: bool = True,
     job_id: str | None = None,
     store: str | None = None,
 ) -> Job:
     """Start OCR of files and folders and return at once.
 
     Example:
-        >>> job = ocr_ray.submit("scans/", languages=["eng", "deu"])
+        >>> job = ocr_ray.submit("scans/", languages=["en", "de"])
         >>> job.wait()
         >>> job.export("out/")
+
+    ``formats`` may name the archive formats ``pdf``, ``hocr`` and ``alto``: the workers
+    then write them under ``out_dir/<format>/`` while they read. ``rotate=False`` turns
+    off the orientation check of doubtful pages. Languages are engine names (``eng``)
+    or ISO 639-1 codes (``en``).
 
     ``address=None`` starts or joins a local Ray; ``"auto"`` or ``"ray://host:10001"``
     uses a cluster. Reusing an existing ``job_id`` resumes that job with its own settings.
@@ -179,6 +189,9 @@ def submit(
         timeout_per_file=timeout_per_file,
         max_image_pixels=max_image_pixels,
         cache=cache,
+        export_formats=formats,
+        output_dir=str(out_dir) if out_dir is not None else None,
+        rotate=rotate,
     )
     job_id = job_id or new_job_id()
     opened.create_job(job_id=job_id, params=params)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
 from ocr_ray._engines import get_provider
 from ocr_ray._export import parse_formats
 from ocr_ray._scan import check_inputs
-from ocr_ray.models import JobParams
+from ocr_ray.exceptions import UsageError
+from ocr_ray.models import ARCHIVE_FORMATS, JobParams
 from ocr_ray.settings import get_settings
 
 
@@ -23,6 +25,8 @@ def build_params(
     max_image_pixels: int | None = None,
     cache: bool = False,
     export_formats: Iterable[str] | None = None,
+    output_dir: str | None = None,
+    rotate: bool = True,
     owner: str = "local",
     check_paths: bool = True,
 ) -> JobParams:
@@ -30,10 +34,17 @@ def build_params(
 
     Raises ``UsageError`` (a subclass names which) for an unknown provider, language
     or export format, and, with ``check_paths``, for a missing input path. Callers
-    that confine paths themselves (the API) pass ``check_paths=False``.
+    that confine paths themselves (the API) pass ``check_paths=False``. The archive
+    formats (pdf, hocr, alto) need ``output_dir`` and a provider that gives hOCR.
     """
     settings = get_settings()
     chosen = get_provider(provider)
+    formats = parse_formats(export_formats)
+    archive = [f for f in formats if f in ARCHIVE_FORMATS]
+    if archive and not output_dir:
+        raise UsageError(f"{', '.join(archive)} need an output folder (--out / output_dir)")
+    if archive and not chosen.gives_hocr:
+        raise UsageError(f"{provider} gives no word boxes, so it cannot make {', '.join(archive)}")
     return JobParams(
         paths=check_inputs(list(paths)) if check_paths else list(paths),
         languages=chosen.validate_languages(list(languages)),
@@ -44,6 +55,8 @@ def build_params(
         timeout_per_file_s=timeout_per_file or settings.timeout_per_file_s,
         max_image_pixels=max_image_pixels or settings.max_image_pixels,
         cache=cache,
-        export_formats=list(parse_formats(export_formats)),
+        export_formats=list(formats),
+        output_dir=os.path.abspath(output_dir) if output_dir else None,
+        rotate=rotate,
         owner=owner,
     )

@@ -8,13 +8,35 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from PIL import Image
+
 from ocr_ray._documents import Document, Kind, open_document
 from ocr_ray._engines import Engine
+from ocr_ray._engines.base import PageText
 from ocr_ray.exceptions import OcrTimeoutError
-from ocr_ray.models import PageResult
+from ocr_ray.models import PageResult, PageWarning
 
 # A text layer shorter than this is treated as absent (page numbers, stray marks).
 MIN_TEXT_LAYER_CHARS = 20
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How each page is read; the same for every page of a job."""
+
+    dpi: int
+    skip_text: bool = False
+    rotate: bool = True
+    low_confidence: float = 60.0
+    hocr: bool = False
+
+
+@dataclass(frozen=True)
+class ReadPage:
+    """A page's record plus its hOCR element (when asked) for the archive formats."""
+
+    result: PageResult
+    hocr: str | None = None
 
 
 @dataclass(frozen=True)
@@ -28,24 +50,67 @@ class PageRange:
 
 
 def read_pages(
-    unit: PageRange, *, engine: Engine, dpi: int, skip_text: bool, timeout_s: float
-) -> list[PageResult]:
+    unit: PageRange, *, engine: Engine, options: ReadOptions, timeout_s: float
+) -> list[ReadPage]:
     """OCR every page of ``unit`` within ``timeout_s`` seconds."""
-    with deadline(timeout_s, unit.path), open_document(unit.path, unit.kind, dpi=dpi) as doc:
+    with (
+        deadline(timeout_s, unit.path),
+        open_document(unit.path, unit.kind, dpi=options.dpi) as doc,
+    ):
         return [
-            read_page(doc, index, engine=engine, skip_text=skip_text)
+            read_page(doc, index, engine=engine, options=options)
             for index in range(unit.first, unit.last + 1)
         ]
 
 
-def read_page(doc: Document, index: int, *, engine: Engine, skip_text: bool) -> PageResult:
-    """One page: its embedded text when asked and present, else OCR."""
-    if skip_text:
+def read_page(doc: Document, index: int, *, engine: Engine, options: ReadOptions) -> ReadPage:
+    """One page: its embedded text when asked and present, else OCR of the upright page."""
+    if options.skip_text:
         embedded = doc.text_layer(index)
         if len(embedded.strip()) >= MIN_TEXT_LAYER_CHARS:
-            return PageResult(number=index + 1, text=embedded, source="text-layer")
-    page = engine.recognize(doc.page_image(index))
-    return PageResult(number=index + 1, text=page.text, confidence=page.confidence)
+            return ReadPage(PageResult(number=index + 1, text=embedded, source="text-layer"))
+    dpi = doc.page_dpi(index)
+    page, rotation = _read_upright(engine, doc.page_image(index), dpi, index, options)
+    warnings = page_warnings(page, options.low_confidence)
+    result = PageResult(
+        number=index + 1,
+        text=page.text,
+        confidence=None if PageWarning.blank_page in warnings else page.confidence,
+        rotation=rotation,
+        dpi=dpi,
+        warnings=warnings,
+    )
+    return ReadPage(result, page.hocr)
+
+
+def _read_upright(
+    engine: Engine, image: Image.Image, dpi: int | None, index: int, options: ReadOptions
+) -> tuple[PageText, int]:
+    """Read the page; if the text looks wrong, ask the engine whether it is turned.
+
+    Orientation detection costs about half a recognition, so it runs only on pages
+    whose first reading is doubtful; the turned reading is kept only if it is better.
+    """
+    page = engine.recognize(image, dpi=dpi, page=index, hocr=options.hocr)
+    if not options.rotate or not _doubtful(page, options.low_confidence):
+        return page, 0
+    turn = engine.orientation(image)
+    if not turn:
+        return page, 0
+    upright = image.rotate(-turn, expand=True)
+    turned = engine.recognize(upright, dpi=dpi, page=index, hocr=options.hocr)
+    return (turned, turn) if (turned.confidence or 0) > (page.confidence or 0) else (page, 0)
+
+
+def _doubtful(page: PageText, threshold: float) -> bool:
+    return page.confidence is not None and page.confidence < threshold
+
+
+def page_warnings(page: PageText, threshold: float) -> list[PageWarning]:
+    """``blank_page`` when nothing readable was found, else ``low_confidence`` if doubtful."""
+    if not any(char.isalnum() for char in page.text):
+        return [PageWarning.blank_page]
+    return [PageWarning.low_confidence] if _doubtful(page, threshold) else []
 
 
 class _Expired(BaseException):

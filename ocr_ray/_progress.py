@@ -32,6 +32,7 @@ def progress_of(row: JobRow) -> Progress:
         failed=row.failed,
         skipped=row.skipped,
         pages=row.pages,
+        review_pages=row.review_pages,
         rate=round(rate, 3),
         eta_s=None if eta is None else round(eta, 1),
     )
@@ -50,6 +51,15 @@ def summary_of(row: JobRow, failures: dict[str, int]) -> JobSummary:
         failed=row.failed,
         skipped=row.skipped,
         pages=row.pages,
+        review_pages=row.review_pages,
+        warnings_by_code={
+            code: count
+            for code, count in (
+                ("low_confidence", row.low_confidence_pages),
+                ("blank_page", row.blank_pages),
+            )
+            if count
+        },
         total_characters=row.characters,
         average_confidence=(
             round(row.confidence_sum / row.confidence_count, 2) if row.confidence_count else None

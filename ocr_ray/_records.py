@@ -84,4 +84,5 @@ class Assembly:
             node=lead.node,
             node_id=lead.node_id,
             error=errors[0] if errors else None,
+            warnings=list(dict.fromkeys(w for page in pages for w in page.warnings)),
         )

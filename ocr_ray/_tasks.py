@@ -14,8 +14,9 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import ray
 
-from ocr_ray._engines import get_engine
-from ocr_ray._pipeline import PageRange, read_pages
+from ocr_ray._archive import ArchivePage, alto_page, searchable_pdf
+from ocr_ray._engines import get_engine, probe_engine
+from ocr_ray._pipeline import PageRange, ReadOptions, ReadPage, read_pages
 from ocr_ray.exceptions import ErrorCode, FileError
 from ocr_ray.models import ErrorInfo, PageResult
 
@@ -26,9 +27,9 @@ class TaskOptions:
 
     provider: str
     languages: tuple[str, ...]
-    dpi: int
-    skip_text: bool
+    read: ReadOptions
     timeout_s: float
+    archive: tuple[str, ...] = ()  # pdf, hocr, alto: made on the worker, returned as bytes
 
 
 @dataclass
@@ -44,6 +45,8 @@ class UnitResult:
     attempts: int = 1
     node: str | None = None
     node_id: str | None = None
+    # Format -> this range's part: PDF pages, hOCR page elements, ALTO Page elements.
+    archive: dict[str, bytes] = field(default_factory=dict)
 
 
 def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
@@ -54,13 +57,11 @@ def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
     try:
         engine = get_engine(options.provider, options.languages)
         result.engine, result.engine_version = engine.name, engine.version
-        result.pages = read_pages(
-            unit,
-            engine=engine,
-            dpi=options.dpi,
-            skip_text=options.skip_text,
-            timeout_s=options.timeout_s,
-        )
+        reads = read_pages(unit, engine=engine, options=options.read, timeout_s=options.timeout_s)
+        result.pages = [read.result for read in reads]
+        if options.archive:
+            system = f"{engine.name} {engine.version}"
+            result.archive = archive_part(unit, reads, options, system=system)
     except FileError as exc:
         result.error = ErrorInfo(code=exc.code.value, message=str(exc))
     except FileNotFoundError as exc:
@@ -75,6 +76,38 @@ def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
         )
     result.duration_s = time.perf_counter() - started
     return result
+
+
+def archive_part(
+    unit: PageRange, reads: list[ReadPage], options: TaskOptions, *, system: str
+) -> dict[str, bytes]:
+    """This range's share of each archive format asked for."""
+    pages = [
+        ArchivePage(
+            index=read.result.number - 1,
+            hocr=read.hocr or "",
+            rotation=read.result.rotation,
+            dpi=read.result.dpi or options.read.dpi,
+        )
+        for read in reads
+    ]
+    part: dict[str, bytes] = {}
+    if "hocr" in options.archive:
+        part["hocr"] = "".join(page.hocr for page in pages).encode()
+    if "alto" in options.archive:
+        part["alto"] = b"".join(alto_page(p.hocr, index=p.index) for p in pages if p.hocr)
+    if "pdf" in options.archive:
+        part["pdf"] = searchable_pdf(unit.path, unit.kind, pages, system=system)
+    return part
+
+
+def probe_local(provider: str, languages: tuple[str, ...]) -> str | None:
+    """None if the engine runs on this worker, else why not (see ``probe_engine``)."""
+    try:
+        probe_engine(provider, languages)
+    except Exception as exc:
+        return str(exc)
+    return None
 
 
 def _attempt_number() -> int:
@@ -96,3 +129,4 @@ def _node_id() -> str | None:
 # Bad input is returned as a result, so retry_exceptions stays off: Ray only retries
 # when the process or node running the task dies.
 ocr_unit = ray.remote(retry_exceptions=False)(ocr_unit_local)
+probe = ray.remote(probe_local)

@@ -11,7 +11,7 @@ from ocr_ray._cli_components import add_component_commands
 from ocr_ray._export import parse_formats
 from ocr_ray._job import Job, get_job, list_jobs, resume, submit
 from ocr_ray.exceptions import ExitCode, OcrRayError, UsageError
-from ocr_ray.models import EXPORT_FORMATS, JobStatus, JobSummary
+from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, JobStatus, JobSummary
 
 EPILOG = """\
 exit codes:
@@ -59,12 +59,22 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("paths", nargs="*", help="files and folders (not needed with --resume)")
     run.add_argument("--out", required=True, type=Path, help="folder for results and summary")
-    run.add_argument("--lang", default="eng", help="languages joined by +, e.g. eng+deu")
+    run.add_argument(
+        "--lang", default="eng", help="languages joined by +: engine names or ISO 639-1 (en+de)"
+    )
     run.add_argument("--provider", default="tesseract")
     run.add_argument(
         "--formats",
         default=",".join(EXPORT_FORMATS),
-        help="comma list of " + ",".join(EXPORT_FORMATS),
+        help="comma list of "
+        + ",".join(EXPORT_FORMATS + ARCHIVE_FORMATS)
+        + "; pdf (searchable), hocr and alto go under OUT/<format>/, mirroring the inputs",
+    )
+    run.add_argument(
+        "--no-rotate",
+        dest="rotate",
+        action="store_false",
+        help="do not check the orientation of pages that read badly",
     )
     run.add_argument("--address", help="Ray address: auto or ray://host:10001 (default: local)")
     run.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted job")
@@ -103,6 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             timeout_per_file=args.timeout_per_file,
             max_image_pixels=args.max_pixels,
             cache=args.cache,
+            formats=formats,
+            out_dir=args.out,
+            rotate=args.rotate,
             job_id=args.job_id,
             store=args.store,
         )
@@ -143,13 +156,16 @@ def _print_summary(summary: JobSummary, out: Path, written: dict[str, Path]) -> 
     confidence = summary.average_confidence
     print(
         f"{summary.status.value}: {summary.total_files} files, {summary.succeeded} succeeded, "
-        f"{summary.failed} failed, {summary.skipped} skipped; {summary.pages} pages, "
+        f"{summary.failed} failed, {summary.skipped} skipped; {summary.pages} pages "
+        f"({summary.review_pages} to review), "
         f"{summary.total_characters} characters in {summary.elapsed_s:.1f} s "
         f"({summary.pages_per_second:.2f} pages/s), mean confidence "
         f"{'-' if confidence is None else f'{confidence:.1f}'}"
     )
     for code, count in summary.failures_by_code.items():
         print(f"  failed with {code}: {count}")
+    for code, count in summary.warnings_by_code.items():
+        print(f"  pages with {code}: {count}")
     print(f"report: {written['summary']}")
     print(f"results in {out}: {', '.join(sorted(p.name for p in written.values()))}")
 
@@ -166,7 +182,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for p in list_jobs(limit=args.limit, store=args.store):
         print(
             f"{p.job_id}  {p.status.value:<11} {p.current}/{p.total} files  "
-            f"{p.succeeded} ok  {p.failed} failed  {p.skipped} skipped  {p.pages} pages"
+            f"{p.succeeded} ok  {p.failed} failed  {p.skipped} skipped  {p.pages} pages  "
+            f"{p.review_pages} to review"
         )
     return ExitCode.ok
 

@@ -32,6 +32,7 @@ class ErrorCode(str, Enum):
     timeout = "timeout"
     engine_error = "engine_error"
     worker_lost = "worker_lost"
+    output_failed = "output_failed"
     cancelled = "cancelled"
 
 
@@ -65,6 +66,10 @@ class JobNotFoundError(UsageError):
 
 class JobRunningError(UsageError):
     """The job still has a live coordinator, so it cannot be resumed elsewhere."""
+
+
+class EngineUnavailableError(UsageError):
+    """The OCR engine is missing or broken where the pages would be read."""
 
 
 class ConfigurationError(UsageError):

@@ -16,8 +16,17 @@ class FileStatus(str, Enum):
     skipped = "skipped"
 
 
-# What a job's results can be written as; the API's results ZIP bundles the chosen ones.
+# What a job's records can be written as; the API's results ZIP bundles the chosen ones.
 EXPORT_FORMATS = ("jsonl", "json", "csv", "txt", "zip")
+# Per-input documents the workers make next to the OCR, each under <out>/<format>/.
+ARCHIVE_FORMATS = ("pdf", "hocr", "alto")
+
+
+class PageWarning(str, Enum):
+    """Why a page that was read still needs a person's look (the file stays succeeded)."""
+
+    low_confidence = "low_confidence"
+    blank_page = "blank_page"
 
 
 class JobStatus(str, Enum):
@@ -56,6 +65,9 @@ class PageResult(BaseModel):
     text: str
     confidence: float | None = None  # mean word confidence, 0-100
     source: str = "ocr"  # "ocr" or "text-layer"
+    rotation: int = 0  # degrees the page was turned clockwise before it was read
+    dpi: int | None = None  # resolution the engine was told; None: it estimated
+    warnings: list[PageWarning] = Field(default_factory=list)
 
 
 class FileRecord(BaseModel):
@@ -77,6 +89,13 @@ class FileRecord(BaseModel):
     node_id: str | None = None
     duplicate_of: str | None = None
     error: ErrorInfo | None = None
+    warnings: list[PageWarning] = Field(default_factory=list)  # any page's, each once
+    outputs: dict[str, str] = Field(default_factory=dict)  # format -> path relative to out
+
+    @property
+    def review_pages(self) -> int:
+        """Pages with at least one warning."""
+        return sum(1 for page in self.pages if page.warnings)
 
 
 class JobParams(BaseModel):
@@ -92,6 +111,8 @@ class JobParams(BaseModel):
     max_image_pixels: int = 150_000_000
     cache: bool = False
     export_formats: list[str] = Field(default_factory=lambda: list(EXPORT_FORMATS))
+    output_dir: str | None = None  # where workers' archive formats (pdf, hocr, alto) go
+    rotate: bool = True  # check a doubtful page's orientation and turn it upright
     owner: str = "local"  # "api": run by the detached job runner, which resumes it
 
 
@@ -108,6 +129,7 @@ class Progress(BaseModel):
     failed: int
     skipped: int
     pages: int
+    review_pages: int  # pages read with a warning (low confidence, blank)
     rate: float  # files per second in the current run
     eta_s: float | None
 
@@ -122,6 +144,8 @@ class JobSummary(BaseModel):
     failed: int
     skipped: int
     pages: int
+    review_pages: int
+    warnings_by_code: dict[str, int]
     total_characters: int
     average_confidence: float | None
     languages: list[str]

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=150_000_000, gt=0)
     timeout_per_file_s: float = Field(default=600.0, gt=0)
     pages_per_task: int = Field(default=4, ge=1)
+    # A page whose mean word confidence (0-100) is below this gets an orientation check;
+    # still below after it, its record carries a low_confidence warning.
+    low_confidence: float = Field(default=60.0, ge=0, le=100)
     extra_providers: str = ""  # "name=module:attr,..." operator-registered providers
 
     # Execution.

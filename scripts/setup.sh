@@ -12,7 +12,9 @@ DEV=0
 RUNTIME_APT=(python3 python3-venv python3-dev ca-certificates
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-ita
   tesseract-ocr-spa tesseract-ocr-por tesseract-ocr-osd)
-DEV_APT=(chromium docker.io debootstrap util-linux procps)
+# poppler-utils: pdftotext reads back searchable PDFs in tests; ghostscript: OCRmyPDF,
+# the peer in benchmarks/bench_pdf.py.
+DEV_APT=(chromium docker.io debootstrap util-linux procps poppler-utils ghostscript)
 
 packages=("${RUNTIME_APT[@]}")
 (( DEV )) && packages+=("${DEV_APT[@]}")

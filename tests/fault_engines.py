@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+from typing import Any
+
 from PIL import Image
 
 from ocr_ray._engines.base import Engine, PageText
@@ -19,13 +21,14 @@ from ocr_ray._engines.tesseract import TesseractProvider
 HANG_WIDTH = 777  # pages this wide hang forever
 CRASH_WIDTH = 778  # pages this wide kill their worker process on the first attempt
 SLOW_S = 2.0  # the slow provider's least time per page
+PROBE_WIDTH = 64  # the engine probe's blank page, which the slow provider lets through
 
 
 class _Wrapped(Engine):
     def __init__(self, inner: Engine) -> None:
         self._inner, self.name, self.version = inner, f"{inner.name}+fault", inner.version
 
-    def recognize(self, image: Image.Image) -> PageText:
+    def recognize(self, image: Image.Image, **options: Any) -> PageText:
         if image.width == HANG_WIDTH:
             while True:
                 time.sleep(1)
@@ -37,7 +40,7 @@ class _Wrapped(Engine):
             if not marker.exists():
                 marker.touch()
                 os._exit(1)
-        return self._inner.recognize(image)
+        return self._inner.recognize(image, **options)
 
 
 class FaultyProvider(TesseractProvider):
@@ -53,8 +56,11 @@ class _Slow(Engine):
     def __init__(self, inner: Engine) -> None:
         self._inner, self.name, self.version = inner, f"{inner.name}+slow", inner.version
 
-    def recognize(self, image: Image.Image) -> PageText:
+    def recognize(self, image: Image.Image, **options: Any) -> PageText:
         import ray
+
+        if image.width <= PROBE_WIDTH:
+            return self._inner.recognize(image, **options)
 
         # Say which node started a page, so a test can remove that node mid-page.
         folder = Path(os.environ["OCR_RAY_TEST_CRASH_DIR"]) / "slow-started"
@@ -62,7 +68,7 @@ class _Slow(Engine):
         node = ray.get_runtime_context().get_node_id()
         (folder / f"{node}-{time.monotonic_ns()}").touch()
         time.sleep(SLOW_S)
-        return self._inner.recognize(image)
+        return self._inner.recognize(image, **options)
 
 
 class SlowProvider(TesseractProvider):

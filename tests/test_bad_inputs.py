@@ -15,7 +15,7 @@ from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
 import ocr_ray
-from ocr_ray._pipeline import PageRange
+from ocr_ray._pipeline import PageRange, ReadOptions
 from ocr_ray._tasks import TaskOptions, ocr_unit_local
 from ocr_ray.accuracy import cer
 from tests.conftest import PAGES, REPO, ground_truth
@@ -108,7 +108,7 @@ def test_a_crashed_worker_is_retried_by_ray(tmp_path: Path, store_url: str) -> N
 
 def test_a_file_that_vanishes_before_its_task_runs(tmp_path: Path) -> None:
     unit = PageRange(str(tmp_path / "gone.tif"), "image", 0, 0)
-    options = TaskOptions("tesseract", ("eng",), 300, False, 30.0)
+    options = TaskOptions("tesseract", ("eng",), ReadOptions(dpi=300), 30.0)
     result = ocr_unit_local(unit, options)
     assert result.error is not None and result.error.code == "file_not_found"
     assert "gone.tif" in result.error.message

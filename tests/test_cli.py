@@ -70,9 +70,10 @@ def test_usage_errors_exit_2_before_any_work(
     cases = [
         ("run", str(tmp_path / "missing"), "--out", out),
         ("run", str(sample_dir), "--out", out, "--lang", "xxx"),
+        ("run", str(sample_dir), "--out", out, "--lang", "xx"),  # not an ISO 639-1 code
         ("run", str(sample_dir), "--out", out, "--lang", "eng;touch /tmp/pwned"),
         ("run", str(sample_dir), "--out", out, "--provider", "nope"),
-        ("run", str(sample_dir), "--out", out, "--formats", "pdf"),
+        ("run", str(sample_dir), "--out", out, "--formats", "exe"),
         ("status", "no-such-job"),
         ("run", "--out", out),
     ]

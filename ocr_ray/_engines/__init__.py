@@ -5,13 +5,23 @@ from __future__ import annotations
 import functools
 import importlib
 
+from PIL import Image
+
 from ocr_ray._engines.base import Engine, PageText, Provider
 from ocr_ray._engines.rapidocr import RapidOcrProvider
 from ocr_ray._engines.tesseract import TesseractProvider
-from ocr_ray.exceptions import UnknownProviderError
+from ocr_ray.exceptions import EngineUnavailableError, UnknownProviderError, UsageError
 from ocr_ray.settings import get_settings
 
-__all__ = ["Engine", "PageText", "Provider", "get_engine", "get_provider", "provider_names"]
+__all__ = [
+    "Engine",
+    "PageText",
+    "Provider",
+    "get_engine",
+    "get_provider",
+    "probe_engine",
+    "provider_names",
+]
 
 _BUILTIN: dict[str, type[Provider]] = {
     TesseractProvider.name: TesseractProvider,
@@ -48,3 +58,20 @@ def get_provider(name: str) -> Provider:
 def get_engine(provider: str, languages: tuple[str, ...]) -> Engine:
     """A loaded engine, created once per worker process and reused for every page."""
     return get_provider(provider).load(languages)
+
+
+def probe_engine(provider: str, languages: tuple[str, ...]) -> None:
+    """Load the engine and read a blank page, as OCRmyPDF checks its tools before work.
+
+    A missing or broken engine is then one ``EngineUnavailableError`` (a usage error)
+    instead of every file failing. The engine stays loaded for the pages that follow.
+    """
+    try:
+        get_engine(provider, languages).recognize(Image.new("L", (64, 32), 255), dpi=300)
+    except UsageError:
+        raise
+    except Exception as exc:  # whatever the engine raises, the job cannot run
+        raise EngineUnavailableError(
+            f"the {provider} engine cannot run here ({'+'.join(languages)}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc

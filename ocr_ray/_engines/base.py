@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
+from ocr_ray._languages import engine_names
 from ocr_ray.exceptions import UnknownLanguageError
 
 LANGUAGE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,31}$")
@@ -20,6 +21,7 @@ class PageText:
 
     text: str
     confidence: float | None
+    hocr: str | None = None  # the page's ``ocr_page`` element, when asked for
 
 
 class Engine(ABC):
@@ -29,8 +31,18 @@ class Engine(ABC):
     version: str
 
     @abstractmethod
-    def recognize(self, image: Image.Image) -> PageText:
-        """Read one page image."""
+    def recognize(
+        self, image: Image.Image, *, dpi: int | None = None, page: int = 0, hocr: bool = False
+    ) -> PageText:
+        """Read one page image.
+
+        ``dpi`` is the page's true resolution; None lets the engine estimate it from the
+        text. ``page`` (0-based) numbers the hOCR element's ids, asked for with ``hocr``.
+        """
+
+    def orientation(self, image: Image.Image) -> int | None:
+        """Degrees to turn the page clockwise to make it upright; None if unknown."""
+        return None
 
 
 class Provider(ABC):
@@ -41,6 +53,8 @@ class Provider(ABC):
     bytes_per_pixel: ClassVar[float] = 12.0
     #: Memory the loaded engine itself needs.
     base_memory_bytes: ClassVar[int] = 200 * 1024 * 1024
+    #: Whether its engines give hOCR, from which the archive formats are made.
+    gives_hocr: ClassVar[bool] = False
 
     @abstractmethod
     def available_languages(self) -> set[str]:
@@ -51,7 +65,8 @@ class Provider(ABC):
         """Load an engine for these languages (called once per worker process)."""
 
     def validate_languages(self, languages: list[str]) -> list[str]:
-        """Return the languages if all are installed, else raise a usage error."""
+        """The languages in engine form (``en`` -> ``eng``) if all are installed."""
+        languages = engine_names(list(languages))
         if not languages:
             raise UnknownLanguageError("at least one language is required")
         bad = [lang for lang in languages if not LANGUAGE_PATTERN.match(lang)]

@@ -23,7 +23,9 @@ class _RapidEngine(Engine):
         self._ocr = RapidOCR(params={"Global.log_level": "critical"})
         self.version = metadata.version("rapidocr")
 
-    def recognize(self, image: Image.Image) -> PageText:
+    def recognize(
+        self, image: Image.Image, *, dpi: int | None = None, page: int = 0, hocr: bool = False
+    ) -> PageText:
         result: Any = self._ocr(np.asarray(image.convert("RGB")))
         texts = list(getattr(result, "txts", None) or ())
         scores = [float(s) for s in (getattr(result, "scores", None) or ())]

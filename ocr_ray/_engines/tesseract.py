@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -14,6 +15,8 @@ from ocr_ray.settings import get_settings
 
 # Models that are not languages one can ask for.
 _NOT_LANGUAGES = {"osd", "equ"}
+# Orientation guesses below this confidence are not acted on (Tesseract's OSD scale).
+_MIN_ORIENTATION_CONFIDENCE = 1.5
 
 
 class _TesserocrEngine(Engine):
@@ -22,15 +25,42 @@ class _TesserocrEngine(Engine):
     def __init__(self, tessdata: str, languages: tuple[str, ...]) -> None:
         import tesserocr
 
+        self._tessdata = tessdata
         self._api = tesserocr.PyTessBaseAPI(path=tessdata, lang="+".join(languages))
+        self._osd: Any = None
         self.version = tesserocr.tesseract_version().split()[1]
 
-    def recognize(self, image: Image.Image) -> PageText:
+    def recognize(
+        self, image: Image.Image, *, dpi: int | None = None, page: int = 0, hocr: bool = False
+    ) -> PageText:
         self._api.SetImage(image)
+        # SetImage hands Tesseract a format-less image as a 96 dpi BMP, whatever the scan's
+        # resolution; 0 makes Tesseract estimate it from the size of the text instead.
+        self._api.SetSourceResolution(dpi or 0)
         # Recognize() cancels cooperatively on Python signals, which is how timeouts stop it.
         self._api.Recognize()
-        text = self._api.GetUTF8Text()
-        return PageText(text=text, confidence=float(self._api.MeanTextConf()))
+        return PageText(
+            text=self._api.GetUTF8Text(),
+            confidence=float(self._api.MeanTextConf()),
+            hocr=self._api.GetHOCRText(page) if hocr else None,
+        )
+
+    def orientation(self, image: Image.Image) -> int | None:
+        if self._osd is None:
+            import tesserocr
+
+            if not (Path(self._tessdata) / "osd.traineddata").is_file():
+                return None
+            self._osd = tesserocr.PyTessBaseAPI(
+                path=self._tessdata, lang="osd", psm=tesserocr.PSM.OSD_ONLY
+            )
+        self._osd.SetImage(image)
+        found = self._osd.DetectOrientationScript()
+        if not found or found.get("orient_conf", 0.0) < _MIN_ORIENTATION_CONFIDENCE:
+            return None
+        # orient_deg is how far the text is turned clockwise from upright, so
+        # undoing it turns the page clockwise by the rest of the circle.
+        return (360 - int(found["orient_deg"])) % 360
 
 
 class _PytesseractEngine(Engine):
@@ -44,14 +74,33 @@ class _PytesseractEngine(Engine):
         self._env_tessdata = tessdata
         self.version = str(pytesseract.get_tesseract_version())
 
-    def recognize(self, image: Image.Image) -> PageText:
+    def recognize(
+        self, image: Image.Image, *, dpi: int | None = None, page: int = 0, hocr: bool = False
+    ) -> PageText:
         os.environ.setdefault("TESSDATA_PREFIX", self._env_tessdata)
-        data = self._pytesseract.image_to_data(
-            image, lang=self._lang, output_type=self._pytesseract.Output.DICT
-        )
-        text = self._pytesseract.image_to_string(image, lang=self._lang)
+        config = f"--dpi {int(dpi)}" if dpi else ""  # an int we chose, never user text
+        run = functools.partial(self._pytesseract.image_to_data, image, lang=self._lang)
+        data = run(config=config, output_type=self._pytesseract.Output.DICT)
+        text = self._pytesseract.image_to_string(image, lang=self._lang, config=config)
         confs = [float(c) for c in data["conf"] if float(c) >= 0]
-        return PageText(text=text, confidence=sum(confs) / len(confs) if confs else None)
+        page_hocr = None
+        if hocr:
+            raw = self._pytesseract.image_to_pdf_or_hocr(
+                image, lang=self._lang, config=config, extension="hocr"
+            )
+            page_hocr = _page_element(raw)
+        return PageText(
+            text=text, confidence=sum(confs) / len(confs) if confs else None, hocr=page_hocr
+        )
+
+
+def _page_element(document: bytes) -> str:
+    """The ``ocr_page`` element of an hOCR document, as ``GetHOCRText`` gives it."""
+    from lxml import etree
+
+    root = etree.fromstring(document)
+    page = root.find(".//{*}div[@class='ocr_page']")
+    return etree.tostring(page, encoding="unicode") if page is not None else ""
 
 
 class TesseractProvider(Provider):
@@ -60,6 +109,7 @@ class TesseractProvider(Provider):
     name = "tesseract"
     bytes_per_pixel = 12.0
     base_memory_bytes = 150 * 1024 * 1024
+    gives_hocr = True
 
     def __init__(self, tessdata: str | None = None) -> None:
         self.tessdata = tessdata or get_settings().resolved_tessdata

@@ -34,6 +34,9 @@ class JobRow:
     elapsed_prior_s: float
     error: str | None
     lease_until: float | None = None  # a running job's coordinator renews it
+    review_pages: int = 0  # pages read with a warning
+    low_confidence_pages: int = 0
+    blank_pages: int = 0
 
     @property
     def done(self) -> int:

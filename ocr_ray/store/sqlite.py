@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus
+from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus, PageWarning
 from ocr_ray.store.base import JobRow, live_status
 
 _SCHEMA = """
@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     skipped INTEGER NOT NULL DEFAULT 0,
     pages INTEGER NOT NULL DEFAULT 0,
     characters INTEGER NOT NULL DEFAULT 0,
+    review_pages INTEGER NOT NULL DEFAULT 0,
+    low_confidence_pages INTEGER NOT NULL DEFAULT 0,
+    blank_pages INTEGER NOT NULL DEFAULT 0,
     confidence_sum REAL NOT NULL DEFAULT 0,
     confidence_count INTEGER NOT NULL DEFAULT 0,
     done_at_start INTEGER NOT NULL DEFAULT 0,
@@ -52,6 +55,27 @@ CREATE INDEX IF NOT EXISTS files_by_seq ON files (job_id, seq);
 CREATE INDEX IF NOT EXISTS files_by_sha ON files (job_id, sha256);
 CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, record TEXT NOT NULL, created_at REAL);
 """
+# Columns added after the first release, with their definitions, for older stores.
+_ADDED_COLUMNS = {
+    "lease_until": "REAL",
+    "review_pages": "INTEGER NOT NULL DEFAULT 0",
+    "low_confidence_pages": "INTEGER NOT NULL DEFAULT 0",
+    "blank_pages": "INTEGER NOT NULL DEFAULT 0",
+}
+_COUNTERS = (
+    "succeeded",
+    "failed",
+    "skipped",
+    "pages",
+    "characters",
+    "review_pages",
+    "low_confidence_pages",
+    "blank_pages",
+)
+_WARNING_COLUMNS = {
+    PageWarning.low_confidence: "low_confidence_pages",
+    PageWarning.blank_page: "blank_pages",
+}
 _DONE = tuple(s.value for s in (FileStatus.succeeded, FileStatus.failed, FileStatus.skipped))
 
 
@@ -89,9 +113,10 @@ class SqliteStore:
     def _migrate(self) -> None:
         """Add columns that stores written by earlier versions lack."""
         columns = {row["name"] for row in self._db().execute("PRAGMA table_info(jobs)")}
-        if "lease_until" not in columns:
-            with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                self._db().execute("ALTER TABLE jobs ADD COLUMN lease_until REAL")
+        for name, definition in _ADDED_COLUMNS.items():
+            if name not in columns:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    self._db().execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db())
@@ -186,7 +211,7 @@ class SqliteStore:
             return {row[0] for row in rows}
 
     def complete_files(self, *, job_id: str, records: list[FileRecord]) -> int:
-        counts = dict.fromkeys(("succeeded", "failed", "skipped", "pages", "characters"), 0)
+        counts = dict.fromkeys(_COUNTERS, 0)
         conf_sum, conf_n, newly = 0.0, 0, 0
         with self._tx() as db:
             for record in records:
@@ -209,23 +234,17 @@ class SqliteStore:
                 counts[record.status.value] += 1
                 counts["pages"] += len(record.pages)
                 counts["characters"] += len(record.text)
+                counts["review_pages"] += record.review_pages
+                for page in record.pages:
+                    for warning in page.warnings:
+                        counts[_WARNING_COLUMNS[warning]] += 1
                 if record.confidence is not None:
                     conf_sum, conf_n = conf_sum + record.confidence, conf_n + 1
+            increments = ", ".join(f"{name} = {name} + ?" for name in _COUNTERS)
             db.execute(
-                "UPDATE jobs SET succeeded = succeeded + ?, failed = failed + ?,"
-                " skipped = skipped + ?, pages = pages + ?, characters = characters + ?,"
-                " confidence_sum = confidence_sum + ?, confidence_count = confidence_count + ?"
-                " WHERE id = ?",
-                (
-                    counts["succeeded"],
-                    counts["failed"],
-                    counts["skipped"],
-                    counts["pages"],
-                    counts["characters"],
-                    conf_sum,
-                    conf_n,
-                    job_id,
-                ),
+                f"UPDATE jobs SET {increments}, confidence_sum = confidence_sum + ?,"
+                " confidence_count = confidence_count + ? WHERE id = ?",
+                (*(counts[name] for name in _COUNTERS), conf_sum, conf_n, job_id),
             )
         return newly
 
