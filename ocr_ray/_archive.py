@@ -118,16 +118,20 @@ def searchable_pdf(path: str, kind: Kind, pages: Sequence[ArchivePage], *, syste
     """The pages of ``path`` (original images) with an invisible text layer, in order."""
     import pikepdf
 
-    with _page_source(path, kind, pages) as source, pikepdf.new() as out:
+    read = [page for page in pages if page.hocr]  # others kept their own text layer
+    with (
+        _page_source(path, kind, pages) as source,
+        pikepdf.open(io.BytesIO(_text_layers(read, system))) as layers,
+        pikepdf.new() as out,
+    ):
+        layer_of = {page.index: layers.pages[n] for n, page in enumerate(read)}
         for page in pages:
             out.pages.append(source.pages[page.index])
             target = out.pages[-1]
             if page.rotation:
                 target.rotate(page.rotation, relative=True)
-            if not page.hocr:  # the page's own text layer was used: it is searchable
-                continue
-            with pikepdf.open(io.BytesIO(_text_layer(page, system))) as layer:
-                target.add_overlay(layer.pages[0], None)
+            if page.index in layer_of:
+                target.add_overlay(layer_of[page.index], None)
         buffer = io.BytesIO()
         out.save(buffer)
         return buffer.getvalue()
@@ -163,19 +167,35 @@ def _reencoded(path: str, layout: object) -> bytes:
     return bytes(img2pdf.convert(frames, layout_fun=layout))
 
 
-def _text_layer(page: ArchivePage, system: str) -> bytes:
-    """A one-page PDF holding only the page's words, invisible, by OCRmyPDF's renderer."""
-    from ocrmypdf.fpdf_renderer import Fpdf2PdfRenderer
+def _text_layers(pages: Sequence[ArchivePage], system: str) -> bytes:
+    """One PDF whose page n holds page n's words, invisible, by OCRmyPDF's renderer.
+
+    All pages of a range share one document, so the font is embedded once.
+    """
+    from ocrmypdf.fpdf_renderer import Fpdf2MultiPageRenderer
     from ocrmypdf.hocrtransform.hocr_parser import HocrParser
 
     with tempfile.TemporaryDirectory(prefix="ocr-ray-layer-") as folder:
-        source, target = Path(folder) / "page.hocr", Path(folder) / "layer.pdf"
-        source.write_text(hocr_document([page.hocr], title="", system=system), encoding="utf-8")
-        parsed = HocrParser(source).parse()
-        Fpdf2PdfRenderer(
-            page=parsed, dpi=page.dpi, multi_font_manager=_fonts(), invisible_text=True
-        ).render(target)
+        parsed = []
+        for page in pages:
+            source = Path(folder) / f"{page.index}.hocr"
+            document = hocr_document([page.hocr], title="", system=system)
+            source.write_text(document, encoding="utf-8")
+            parsed.append((page.index, HocrParser(source).parse(), float(page.dpi)))
+        if not parsed:
+            return bytes(_empty_pdf())
+        target = Path(folder) / "layers.pdf"
+        Fpdf2MultiPageRenderer(parsed, _fonts(), invisible_text=True).render(target)
         return target.read_bytes()
+
+
+def _empty_pdf() -> bytes:
+    import pikepdf
+
+    with pikepdf.new() as empty:
+        buffer = io.BytesIO()
+        empty.save(buffer)
+        return buffer.getvalue()
 
 
 _FONTS: list[Any] = []

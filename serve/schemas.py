@@ -14,6 +14,7 @@ class ProcessRequest(BaseModel):
     provider: str = "tesseract"
     languages: list[str] = Field(default_factory=lambda: ["eng"], min_length=1, max_length=16)
     recursive: bool = True
+    # Record formats, plus pdf, hocr and alto to have the workers make those too.
     export_formats: list[str] = Field(default_factory=lambda: list(EXPORT_FORMATS))
     skip_text: bool = False
 
@@ -39,6 +40,8 @@ class FileSummary(BaseModel):
     pages: int
     confidence: float | None
     error: ErrorInfo | None
+    warnings: list[str] = Field(default_factory=list)  # low_confidence, blank_page
+    outputs: dict[str, str] = Field(default_factory=dict)  # format -> path in the ZIP
 
 
 class WorkersInfo(BaseModel):
@@ -58,3 +61,5 @@ class Options(BaseModel):
     providers: dict[str, list[str]]
     input_roots: list[str]
     folders: list[str]
+    export_formats: list[str]  # what the results ZIP holds by default
+    archive_formats: list[str]  # documents the workers can make too

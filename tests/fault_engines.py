@@ -10,7 +10,6 @@ import hashlib
 import os
 import time
 from pathlib import Path
-
 from typing import Any
 
 from PIL import Image

@@ -136,14 +136,30 @@ def test_submit_poll_and_download_the_zip(api_server: ApiServer) -> None:
 
 
 def test_the_zip_bundles_the_jobs_export_formats(api_server: ApiServer) -> None:
-    body = {"folder_path": "samples", "export_formats": ["csv", "jsonl"]}
+    # An ISO 639-1 code, as the gvpocr client sends, is the installed model it names.
+    body = {
+        "folder_path": "samples",
+        "export_formats": ["csv", "jsonl", "alto"],
+        "languages": ["en"],
+    }
     with client(api_server) as http:
         job_id = http.post("/api/bulk/process", json=body).json()["job_id"]
         assert wait_done(http, job_id)["succeeded"] == 3
         archive = http.get(f"/api/bulk/results/{job_id}")
         with zipfile.ZipFile(io.BytesIO(archive.content)) as z:
-            assert sorted(z.namelist()) == ["results.csv", "results.jsonl", "summary.json"]
-            assert len(z.read("results.jsonl").splitlines()) == 3
+            names = sorted(z.namelist())
+            alto = [n for n in names if n.startswith("alto/")]
+            assert [n for n in names if n not in alto] == [
+                "results.csv",
+                "results.jsonl",
+                "summary.json",
+            ]
+            assert len(alto) == 3 and all(n.endswith(".xml") for n in alto)
+            assert b"ns-v4" in z.read(alto[0])
+            records = [json.loads(line) for line in z.read("results.jsonl").splitlines()]
+            assert len(records) == 3
+            assert {r["languages"][0] for r in records} == {"eng"}
+            assert sorted(r["outputs"]["alto"] for r in records) == alto
         text = http.get(f"/api/bulk/results/{job_id}", params={"format": "txt"}).text
         assert text.count("===== ") == 3  # any single format is still there on demand
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import zipfile
@@ -82,6 +83,26 @@ def test_usage_errors_exit_2_before_any_work(
         assert done.returncode == 2, (args, done.stderr)
         assert "error" in done.stderr
     assert not Path(out).exists()
+
+
+def test_a_broken_engine_is_one_usage_error_before_any_file(
+    tmp_path: Path, store_url: str, sample_dir: Path
+) -> None:
+    tessdata = tmp_path / "tessdata"
+    tessdata.mkdir()
+    (tessdata / "eng.traineddata").write_bytes(b"not a language model")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [OCR_RAY, "--store", store_url, "run", str(sample_dir), "--out", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OCR_RAY_TESSDATA_PREFIX": str(tessdata)},
+    )
+    assert done.returncode == 2, done.stderr
+    ours = [line for line in done.stderr.splitlines() if line.startswith("ocr-ray: error:")]
+    assert len(ours) == 1 and "the tesseract engine cannot run here" in ours[0], done.stderr
+    assert not (out / "results.jsonl").exists()
 
 
 def test_help_documents_exit_codes() -> None:

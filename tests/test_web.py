@@ -40,6 +40,7 @@ def test_submit_a_folder_watch_progress_and_download(
     shutil.copy(PAGES / "c015.tif", folder / "c015.tif")
     shutil.copy(PAGES / "phototest.tif", folder / "phototest.tif")
     (folder / "broken.png").write_bytes(b"not really a png")
+    _blank_page(folder / "blank.png")
     page = browser.new_page(accept_downloads=True)
     page.goto(api_server.url + "/")
     page.fill("#token", api_server.token)
@@ -48,10 +49,13 @@ def test_submit_a_folder_watch_progress_and_download(
     assert page.locator("#provider").input_value() == "tesseract"
     assert page.locator("#languages input[value=eng]").is_checked()
     page.fill("#folder", "web")
+    page.check("#archive input[value=pdf]")
     page.click("#start")
     page.wait_for_selector("#download:not([hidden])", timeout=180_000)
     assert page.locator("#job-status").inner_text() == "completed"
-    assert page.locator("#counts").inner_text().startswith("3/3 files · 2 ok · 1 failed")
+    counts = page.locator("#counts").inner_text()
+    assert counts.startswith("4/4 files · 3 ok · 1 failed"), counts
+    assert "· 1 to review ·" in counts  # the blank page
     failures = page.locator("#failures tbody tr")
     assert failures.count() == 1
     assert "broken.png" in failures.nth(0).inner_text()
@@ -64,9 +68,18 @@ def test_submit_a_folder_watch_progress_and_download(
 
     with zipfile.ZipFile(saved) as archive:
         assert "results.jsonl" in archive.namelist()
-        assert archive.read("results.jsonl").count(b"\n") == 3
+        assert archive.read("results.jsonl").count(b"\n") == 4
+        searchable = {"pdf/c015.tif.pdf", "pdf/phototest.tif.pdf", "pdf/blank.png.pdf"}
+        assert searchable <= set(archive.namelist())
+        assert archive.read("pdf/c015.tif.pdf").startswith(b"%PDF-")
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert page.locator("#job-rows tr").count() >= 1
+
+
+def _blank_page(path: Path) -> None:
+    from PIL import Image
+
+    Image.new("L", (1240, 1754), 255).save(path, dpi=(150, 150))
 
 
 def test_a_wrong_token_is_reported(api_server: ApiServer, browser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
@@ -11,7 +12,7 @@ from fastapi.responses import FileResponse
 
 from ocr_ray.api import build_params, export_job, new_job_id, progress_of, providers, summary_of
 from ocr_ray.exceptions import UsageError
-from ocr_ray.models import FileStatus, JobParams, Progress
+from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, FileStatus, JobParams, Progress
 from ocr_ray.store import JobRow
 from serve import uploads
 from serve.deps import SettingsDep, StoreDep, require_token
@@ -39,6 +40,7 @@ def process(body: ProcessRequest, store: StoreDep, settings: SettingsDep) -> Job
         raise HTTPException(status.HTTP_403_FORBIDDEN, "folder_path is outside the input roots")
     if not folder.exists():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "folder_path does not exist")
+    job_id = new_job_id()
     params = _params(
         [str(folder)],
         provider=body.provider,
@@ -46,8 +48,9 @@ def process(body: ProcessRequest, store: StoreDep, settings: SettingsDep) -> Job
         recursive=body.recursive,
         export_formats=body.export_formats,
         skip_text=body.skip_text,
+        output_dir=str(settings.resolved_output_root / job_id),
     )
-    return JobCreated(job_id=start_job(store, settings, params))
+    return JobCreated(job_id=start_job(store, settings, params, job_id=job_id))
 
 
 @router.post("/upload", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated)
@@ -58,12 +61,20 @@ def upload(
     provider: Annotated[str, Form()] = "tesseract",
     languages: Annotated[str, Form(description="comma or + separated")] = "eng",
     skip_text: Annotated[bool, Form()] = False,
+    export_formats: Annotated[str, Form(description="comma list")] = ",".join(EXPORT_FORMATS),
 ) -> JobCreated:
     """Store uploaded files in a server-owned folder and start a job on them."""
     langs = [x for x in languages.replace("+", ",").split(",") if x.strip()]
     job_id = new_job_id()
     target = uploads.upload_dir(settings, job_id)
-    params = _params([str(target)], provider=provider, languages=langs, skip_text=skip_text)
+    params = _params(
+        [str(target)],
+        provider=provider,
+        languages=langs,
+        skip_text=skip_text,
+        export_formats=export_formats.split(","),
+        output_dir=str(settings.resolved_output_root / job_id),
+    )
     try:
         count = uploads.save_uploads(
             ((f.filename or "file", f.file) for f in files), target, settings.upload_max_bytes
@@ -124,6 +135,8 @@ def files(
             pages=len(r.pages),
             confidence=r.confidence,
             error=r.error,
+            warnings=[w.value for w in r.warnings],
+            outputs=r.outputs,
         )
         for r in itertools.islice(records, offset, offset + limit)
     ]
@@ -138,6 +151,7 @@ def results(
 ) -> FileResponse:
     """The results ZIP (the job's ``export_formats`` and its summary), or one file.
 
+    The ZIP holds ``pdf/``, ``hocr/`` and ``alto/`` folders when the job made them.
     ``?format=jsonl|json|csv|txt`` gives that one file whatever the job's formats were.
     """
     row = _job(store, job_id)
@@ -148,7 +162,15 @@ def results(
     if not wanted.exists():  # written once, on the first download after the job ended
         summary = summary_of(row, store.failures_by_code(job_id=job_id))
         formats = [*row.params.export_formats, "zip"] if format == "zip" else [format]
-        export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=formats)
+        archive = Path(row.params.output_dir) if row.params.output_dir else None
+        export_job(
+            store,
+            job_id=job_id,
+            summary=summary,
+            out_dir=out,
+            formats=formats,
+            archive_dir=archive,
+        )
     return FileResponse(wanted, media_type=_MEDIA[format], filename=f"ocr-{job_id}.{format}")
 
 
@@ -163,7 +185,11 @@ def options(settings: SettingsDep) -> Options:
                 str(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
             )
     return Options(
-        providers=providers(), input_roots=[str(r) for r in roots], folders=folders[:500]
+        providers=providers(),
+        input_roots=[str(r) for r in roots],
+        folders=folders[:500],
+        export_formats=list(EXPORT_FORMATS),
+        archive_formats=list(ARCHIVE_FORMATS),
     )
 
 
@@ -182,6 +208,7 @@ def _params(
     skip_text: bool,
     recursive: bool = True,
     export_formats: list[str] | None = None,
+    output_dir: str | None = None,
 ) -> JobParams:
     """Validated job parameters (the caller confined the paths); 422 for an unknown
     provider, language or format."""
@@ -193,6 +220,7 @@ def _params(
             skip_text=skip_text,
             recursive=recursive,
             export_formats=export_formats,
+            output_dir=output_dir,
             check_paths=False,
         )
     except UsageError as exc:

@@ -31,7 +31,25 @@ async function loadOptions() {
   }));
   $("folders").replaceChildren(...options.folders.map((f) => Object.assign(document.createElement("option"), { value: f })));
   renderLanguages();
+  renderArchiveFormats();
   refreshJobs();
+}
+
+const ARCHIVE_LABELS = { pdf: "searchable PDF", hocr: "hOCR", alto: "ALTO XML" };
+
+function renderArchiveFormats() {
+  const boxes = options.archive_formats.map((fmt) => {
+    const label = document.createElement("label");
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", value: fmt });
+    label.append(box, ` ${ARCHIVE_LABELS[fmt] || fmt}`);
+    return label;
+  });
+  $("archive").replaceChildren(text(document.createElement("legend"), "Also make"), ...boxes);
+}
+
+function chosenFormats() {
+  const archive = [...$("archive").querySelectorAll("input:checked")].map((b) => b.value);
+  return [...options.export_formats, ...archive];
 }
 
 function renderLanguages() {
@@ -60,9 +78,13 @@ async function startJob(event) {
       for (const file of files) form.append("files", file, file.name);
       form.append("provider", $("provider").value);
       form.append("languages", chosenLanguages().join(","));
+      form.append("export_formats", chosenFormats().join(","));
       response = await api("/api/bulk/upload", { method: "POST", body: form });
     } else {
-      const body = { folder_path: $("folder").value, provider: $("provider").value, languages: chosenLanguages() };
+      const body = {
+        folder_path: $("folder").value, provider: $("provider").value,
+        languages: chosenLanguages(), export_formats: chosenFormats(),
+      };
       response = await api("/api/bulk/process", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
       });
@@ -95,7 +117,8 @@ async function poll() {
   text($("job-status"), p.status);
   const eta = p.eta_s == null ? "" : ` · ETA ${Math.round(p.eta_s)} s`;
   text($("counts"), `${p.current}/${p.total} files · ${p.succeeded} ok · ${p.failed} failed · ` +
-    `${p.skipped} skipped · ${p.pages} pages · ${p.rate.toFixed(2)} files/s${eta}`);
+    `${p.skipped} skipped · ${p.pages} pages · ${p.review_pages} to review · ` +
+    `${p.rate.toFixed(2)} files/s${eta}`);
   if (["completed", "cancelled", "failed"].includes(p.status)) {
     clearInterval(pollTimer);
     $("cancel").hidden = true;
@@ -132,7 +155,7 @@ async function refreshJobs() {
   const page = await (await api("/api/bulk/jobs?limit=50")).json();
   $("job-rows").replaceChildren(...page.data.map((j) => {
     const tr = document.createElement("tr");
-    for (const value of [j.job_id, j.status, `${j.current}/${j.total}`, j.succeeded, j.failed, j.pages]) {
+    for (const value of [j.job_id, j.status, `${j.current}/${j.total}`, j.succeeded, j.failed, j.pages, j.review_pages]) {
       tr.append(text(document.createElement("td"), String(value)));
     }
     tr.addEventListener("click", () => follow(j.job_id));
