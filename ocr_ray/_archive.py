@@ -35,6 +35,7 @@ class ArchivePage:
     hocr: str  # the page's hOCR ``ocr_page`` element
     rotation: int  # degrees clockwise the page was turned before reading
     dpi: int  # resolution of the image the boxes refer to
+    leveled: bytes | None = None  # PNG of the deskewed page, which replaces the original
 
 
 def hocr_document(pages: Sequence[str], *, title: str, system: str) -> str:
@@ -125,16 +126,32 @@ def searchable_pdf(path: str, kind: Kind, pages: Sequence[ArchivePage], *, syste
         pikepdf.new() as out,
     ):
         layer_of = {page.index: layers.pages[n] for n, page in enumerate(read)}
+        images = []  # each deskewed page's one-page PDF, open until the copy is saved
         for page in pages:
-            out.pages.append(source.pages[page.index])
+            if page.leveled is not None:  # upright and level already: the boxes fit it
+                images.append(_image_pdf(page.leveled, page.dpi))
+                out.pages.append(images[-1].pages[0])
+            else:
+                out.pages.append(source.pages[page.index])
+                if page.rotation:
+                    out.pages[-1].rotate(page.rotation, relative=True)
             target = out.pages[-1]
-            if page.rotation:
-                target.rotate(page.rotation, relative=True)
             if page.index in layer_of:
                 target.add_overlay(layer_of[page.index], None)
         buffer = io.BytesIO()
         out.save(buffer)
+        for image in images:
+            image.close()
         return buffer.getvalue()
+
+
+def _image_pdf(png: bytes, dpi: int):  # type: ignore[no-untyped-def]
+    """A one-page PDF showing one image at ``dpi``."""
+    import img2pdf
+    import pikepdf
+
+    layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
+    return pikepdf.open(io.BytesIO(img2pdf.convert(png, layout_fun=layout)))
 
 
 def _page_source(path: str, kind: Kind, pages: Sequence[ArchivePage]):  # type: ignore[no-untyped-def]

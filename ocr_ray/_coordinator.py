@@ -76,6 +76,7 @@ class Coordinator:
                 rotate=params.rotate,
                 low_confidence=settings.low_confidence,
                 hocr=bool(archive),
+                deskew=params.deskew,
             ),
             timeout_s=params.timeout_per_file_s,
             archive=archive,
@@ -406,6 +407,7 @@ class Coordinator:
             str(p.dpi),
             str(p.skip_text),
             str(p.rotate),
+            str(p.deskew),
             __version__,
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()

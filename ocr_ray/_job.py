@@ -158,6 +158,7 @@ def submit(
     formats: Iterable[str] | None = None,
     out_dir: str | Path | None = None,
     rotate: bool = True,
+    deskew: bool = False,
     job_id: str | None = None,
     store: str | None = None,
 ) -> Job:
@@ -170,7 +171,8 @@ def submit(
 
     ``formats`` may name the archive formats ``pdf``, ``hocr`` and ``alto``: the workers
     then write them under ``out_dir/<format>/`` while they read. ``rotate=False`` turns
-    off the orientation check of doubtful pages. Languages are engine names (``eng``)
+    off the orientation check of doubtful pages; ``deskew=True`` levels pages tilted by
+    more than half a degree and reads them again. Languages are engine names (``eng``)
     or ISO 639-1 codes (``en``).
 
     ``address=None`` starts or joins a local Ray; ``"auto"`` or ``"ray://host:10001"``
@@ -192,6 +194,7 @@ def submit(
         export_formats=formats,
         output_dir=str(out_dir) if out_dir is not None else None,
         rotate=rotate,
+        deskew=deskew,
     )
     job_id = job_id or new_job_id()
     opened.create_job(job_id=job_id, params=params)

@@ -27,6 +27,7 @@ def build_params(
     export_formats: Iterable[str] | None = None,
     output_dir: str | None = None,
     rotate: bool = True,
+    deskew: bool = False,
     owner: str = "local",
     check_paths: bool = True,
 ) -> JobParams:
@@ -58,5 +59,6 @@ def build_params(
         export_formats=list(formats),
         output_dir=os.path.abspath(output_dir) if output_dir else None,
         rotate=rotate,
+        deskew=deskew,
         owner=owner,
     )

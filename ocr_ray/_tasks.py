@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import time
@@ -13,6 +14,7 @@ from typing import Any
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import ray
+from PIL import Image
 
 from ocr_ray._archive import ArchivePage, alto_page, searchable_pdf
 from ocr_ray._engines import get_engine, probe_engine
@@ -88,6 +90,7 @@ def archive_part(
             hocr=read.hocr or "",
             rotation=read.result.rotation,
             dpi=read.result.dpi or options.read.dpi,
+            leveled=_png(read.leveled) if read.leveled and "pdf" in options.archive else None,
         )
         for read in reads
     ]
@@ -99,6 +102,12 @@ def archive_part(
     if "pdf" in options.archive:
         part["pdf"] = searchable_pdf(unit.path, unit.kind, pages, system=system)
     return part
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)  # lossless, and quick on full pages
+    return buffer.getvalue()
 
 
 def probe_local(provider: str, languages: tuple[str, ...]) -> str | None:

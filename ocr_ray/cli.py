@@ -76,6 +76,11 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         action="store_false",
         help="do not check the orientation of pages that read badly",
     )
+    run.add_argument(
+        "--deskew",
+        action="store_true",
+        help="level pages tilted by more than 0.5 degrees and read them again",
+    )
     run.add_argument("--address", help="Ray address: auto or ray://host:10001 (default: local)")
     run.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted job")
     run.add_argument("--job-id", help="id for a new job (re-running with it resumes)")
@@ -116,6 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             formats=formats,
             out_dir=args.out,
             rotate=args.rotate,
+            deskew=args.deskew,
             job_id=args.job_id,
             store=args.store,
         )

@@ -66,6 +66,7 @@ class PageResult(BaseModel):
     confidence: float | None = None  # mean word confidence, 0-100
     source: str = "ocr"  # "ocr" or "text-layer"
     rotation: int = 0  # degrees the page was turned clockwise before it was read
+    deskew: float = 0.0  # degrees it was then turned counter-clockwise to level its lines
     dpi: int | None = None  # resolution the engine was told; None: it estimated
     warnings: list[PageWarning] = Field(default_factory=list)
 
@@ -113,6 +114,7 @@ class JobParams(BaseModel):
     export_formats: list[str] = Field(default_factory=lambda: list(EXPORT_FORMATS))
     output_dir: str | None = None  # where workers' archive formats (pdf, hocr, alto) go
     rotate: bool = True  # check a doubtful page's orientation and turn it upright
+    deskew: bool = False  # level pages whose lines are tilted, and read them again
     owner: str = "local"  # "api": run by the detached job runner, which resumes it
 
 

@@ -17,6 +17,7 @@ class ProcessRequest(BaseModel):
     # Record formats, plus pdf, hocr and alto to have the workers make those too.
     export_formats: list[str] = Field(default_factory=lambda: list(EXPORT_FORMATS))
     skip_text: bool = False
+    deskew: bool = False  # level tilted pages and read them again
 
 
 class JobCreated(BaseModel):

@@ -62,6 +62,24 @@ def test_turned_pages_are_read_upright(tmp_path: Path, store_url: str) -> None:
             assert not page.warnings
 
 
+def test_deskew_levels_tilted_pages_only(tmp_path: Path, store_url: str) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tilted = Image.open(PAGES / "d027.tif").convert("L")
+    tilted.rotate(-3, expand=True, fillcolor=255, resample=Image.Resampling.BICUBIC).save(
+        folder / "tilted.png", dpi=(300, 300)
+    )
+    Image.open(PAGES / "c015.tif").save(folder / "level.tif")
+    out = tmp_path / "out"
+    records = _submit(folder, store_url, deskew=True, formats=["jsonl", "pdf"], out_dir=out)
+    tilted_page, level_page = records["tilted.png"].pages[0], records["level.tif"].pages[0]
+    assert 2.5 <= tilted_page.deskew <= 3.5, tilted_page
+    assert level_page.deskew == 0.0
+    assert cer(records["tilted.png"].text, ground_truth("d027")) <= 0.03
+    assert cer(records["level.tif"].text, ground_truth("c015")) <= 0.01
+    _check_pdf(out / records["tilted.png"].outputs["pdf"], pages=1, truth=[ground_truth("d027")])
+
+
 def test_the_engine_is_told_each_pages_resolution(tmp_path: Path, store_url: str) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

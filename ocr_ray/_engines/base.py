@@ -22,6 +22,7 @@ class PageText:
     text: str
     confidence: float | None
     hocr: str | None = None  # the page's ``ocr_page`` element, when asked for
+    skew: float = 0.0  # degrees to turn the page counter-clockwise to level its lines
 
 
 class Engine(ABC):

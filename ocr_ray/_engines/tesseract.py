@@ -43,7 +43,15 @@ class _TesserocrEngine(Engine):
             text=self._api.GetUTF8Text(),
             confidence=float(self._api.MeanTextConf()),
             hocr=self._api.GetHOCRText(page) if hocr else None,
+            skew=self._skew(),
         )
+
+    def _skew(self) -> float:
+        """The first block's skew, which layout analysis measured anyway (no extra cost)."""
+        import math
+
+        found = self._api.GetIterator()
+        return math.degrees(found.Orientation()[3]) if found is not None else 0.0
 
     def orientation(self, image: Image.Image) -> int | None:
         if self._osd is None:

@@ -48,6 +48,7 @@ def process(body: ProcessRequest, store: StoreDep, settings: SettingsDep) -> Job
         recursive=body.recursive,
         export_formats=body.export_formats,
         skip_text=body.skip_text,
+        deskew=body.deskew,
         output_dir=str(settings.resolved_output_root / job_id),
     )
     return JobCreated(job_id=start_job(store, settings, params, job_id=job_id))
@@ -209,6 +210,7 @@ def _params(
     recursive: bool = True,
     export_formats: list[str] | None = None,
     output_dir: str | None = None,
+    deskew: bool = False,
 ) -> JobParams:
     """Validated job parameters (the caller confined the paths); 422 for an unknown
     provider, language or format."""
@@ -221,6 +223,7 @@ def _params(
             recursive=recursive,
             export_formats=export_formats,
             output_dir=output_dir,
+            deskew=deskew,
             check_paths=False,
         )
     except UsageError as exc:
