@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # OCR the bundled sample pages on a local Ray with the SQLite store; prints the summary.
+# Besides the records (JSON Lines, JSON, CSV, text, ZIP) it writes a searchable PDF, hOCR
+# and ALTO per page file under out/samples/pdf, hocr and alto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/ocr-ray run examples/samples/pages --out out/samples "$@"
+exec .venv/bin/ocr-ray run examples/samples/pages --out out/samples \
+  --formats jsonl,json,csv,txt,zip,pdf,hocr,alto "$@"
