@@ -30,12 +30,13 @@ class ArchiveWriter:
 
     def __init__(self, out_dir: Path, formats: Sequence[str], inputs: Sequence[str]) -> None:
         self.out_dir, self.formats = out_dir, tuple(formats)
-        self._inputs = [os.path.abspath(p) for p in inputs]
+        self._inputs = [os.path.abspath(p).rstrip("/") or "/" for p in inputs]
+        self._prefixes = _prefixes(self._inputs)
         self._staging = out_dir / _STAGING
 
     def relative(self, path: str, fmt: str) -> str:
         """``<fmt>/<input path relative to the folder given><suffix>``, '/'-separated."""
-        name = _mirrored(os.path.abspath(path), self._inputs)
+        name = _mirrored(os.path.abspath(path), self._inputs, self._prefixes)
         suffix = SUFFIXES[fmt]
         return f"{fmt}/{name if name.endswith(suffix) else name + suffix}"
 
@@ -86,16 +87,28 @@ class ArchiveWriter:
         return self._staging / hashlib.sha256(path.encode()).hexdigest()[:24]
 
 
-def _mirrored(path: str, inputs: Sequence[str]) -> str:
+def _prefixes(inputs: Sequence[str]) -> list[str]:
+    """Each input's folder under the format folder when a job has several inputs.
+
+    Its own name, numbered when two inputs share a name, so no two subtrees meet.
+    """
+    if len(inputs) == 1:
+        return [""]
+    names = [os.path.basename(root) or "root" for root in inputs]
+    repeated = {name for name in names if names.count(name) > 1}
+    return [
+        f"{number + 1}-{name}/" if name in repeated else f"{name}/"
+        for number, name in enumerate(names)
+    ]
+
+
+def _mirrored(path: str, inputs: Sequence[str], prefixes: Sequence[str]) -> str:
     """The path relative to the input (file or folder) that holds it."""
-    for number, root in enumerate(inputs):
-        if path == root or path.startswith(root.rstrip("/") + "/"):
-            inside = os.path.basename(path) if path == root else os.path.relpath(path, root)
-            if len(inputs) == 1 or path == root:
-                return inside
-            # Several folders may hold the same names: each keeps its own subtree.
-            prefix = os.path.basename(root.rstrip("/")) or f"input{number + 1}"
-            return f"{prefix}/{inside}"
+    for root, prefix in zip(inputs, prefixes, strict=True):
+        if path == root:  # a file given by name
+            return os.path.basename(path) if len(inputs) == 1 else prefix.rstrip("/")
+        if path.startswith(root.rstrip("/") + "/"):
+            return prefix + os.path.relpath(path, root)
     return os.path.basename(path)
 
 

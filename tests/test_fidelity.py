@@ -178,3 +178,21 @@ def _check_alto(path: Path, *, pages: int, truth: list[str]) -> None:
     for page in found:
         assert page.find(f"{ALTO}PrintSpace") is not None
     assert cer(" ".join(s.get("CONTENT") for s in strings), "\n".join(truth)) <= 0.04
+
+
+def test_documents_of_several_inputs_never_share_a_path(tmp_path: Path) -> None:
+    from ocr_ray._outputs import ArchiveWriter
+
+    inputs = ["/in/a/scans", "/in/b/scans", "/in/c/cover.tif", "/in/d"]
+    writer = ArchiveWriter(tmp_path, ("pdf", "alto"), inputs)
+    placed = {
+        path: writer.relative(path, "pdf")
+        for path in ("/in/a/scans/p1.png", "/in/b/scans/p1.png", "/in/c/cover.tif", "/in/d/e/f.pdf")
+    }
+    assert placed == {
+        "/in/a/scans/p1.png": "pdf/1-scans/p1.png.pdf",
+        "/in/b/scans/p1.png": "pdf/2-scans/p1.png.pdf",
+        "/in/c/cover.tif": "pdf/cover.tif.pdf",
+        "/in/d/e/f.pdf": "pdf/d/e/f.pdf",
+    }
+    assert writer.relative("/in/d/e/f.pdf", "alto") == "alto/d/e/f.pdf.xml"
