@@ -42,6 +42,7 @@ class FileSummary(BaseModel):
     confidence: float | None
     error: ErrorInfo | None
     warnings: list[str] = Field(default_factory=list)  # low_confidence, blank_page
+    review_pages: list[int] = Field(default_factory=list)  # numbers of the pages that warn
     outputs: dict[str, str] = Field(default_factory=dict)  # format -> path in the ZIP
 
 

@@ -56,6 +56,10 @@ def test_submit_a_folder_watch_progress_and_download(
     counts = page.locator("#counts").inner_text()
     assert counts.startswith("4/4 files · 3 ok · 1 failed"), counts
     assert "· 1 to review ·" in counts  # the blank page
+    review = page.locator("#review tbody tr")
+    assert review.count() == 1
+    assert "blank.png" in review.nth(0).inner_text()
+    assert "blank_page" in review.nth(0).inner_text()
     failures = page.locator("#failures tbody tr")
     assert failures.count() == 1
     assert "broken.png" in failures.nth(0).inner_text()

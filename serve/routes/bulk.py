@@ -123,12 +123,16 @@ def files(
     job_id: str,
     store: StoreDep,
     status_filter: Annotated[FileStatus | None, Query(alias="status")] = None,
+    review: Annotated[bool, Query(description="only files with pages to review")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[FileSummary]:
-    """Per-file outcomes without text, e.g. ``?status=failed`` for the error list."""
+    """Per-file outcomes without text: ``?status=failed`` for the error list,
+    ``?review=true`` for files with pages that warn (low confidence, blank)."""
     _job(store, job_id)
     records = store.iter_records(job_id=job_id, status=status_filter)
+    if review:
+        records = (r for r in records if r.warnings)
     return [
         FileSummary(
             path=r.path,
@@ -137,6 +141,7 @@ def files(
             confidence=r.confidence,
             error=r.error,
             warnings=[w.value for w in r.warnings],
+            review_pages=[p.number for p in r.pages if p.warnings],
             outputs=r.outputs,
         )
         for r in itertools.islice(records, offset, offset + limit)

@@ -102,6 +102,7 @@ function follow(jobId) {
   text($("job-id"), jobId);
   $("download").hidden = true;
   $("failures").hidden = true;
+  $("review").hidden = true;
   clearInterval(pollTimer);
   poll();
   pollTimer = setInterval(poll, 1000);
@@ -123,6 +124,7 @@ async function poll() {
     clearInterval(pollTimer);
     $("cancel").hidden = true;
     await showFailures(jobId);
+    await showReview(jobId);
     await offerDownload(jobId);
     refreshJobs();
   } else {
@@ -140,6 +142,18 @@ async function showFailures(jobId) {
     return tr;
   }));
   $("failures").hidden = rows.length === 0;
+}
+
+async function showReview(jobId) {
+  const rows = await (await api(`/api/bulk/files/${encodeURIComponent(jobId)}?review=true&limit=1000`)).json();
+  const body = $("review").querySelector("tbody");
+  body.replaceChildren(...rows.map((r) => {
+    const tr = document.createElement("tr");
+    tr.append(text(document.createElement("td"), r.path), text(document.createElement("td"), r.review_pages.join(", ")),
+      text(document.createElement("td"), r.warnings.join(", ")));
+    return tr;
+  }));
+  $("review").hidden = rows.length === 0;
 }
 
 async function offerDownload(jobId) {
