@@ -62,6 +62,31 @@ def test_turned_pages_are_read_upright(tmp_path: Path, store_url: str) -> None:
             assert not page.warnings
 
 
+def test_an_unreliable_page_is_flagged_and_still_succeeds(tmp_path: Path, store_url: str) -> None:
+    import numpy as np
+    from PIL import ImageFilter
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = Image.open(PAGES / "phototest.tif").convert("L")
+    photo.save(folder / "clear.png", dpi=(200, 200))
+    # Blurred, faded and noisy past reading well (mean word confidence about 45).
+    smudged = np.asarray(photo.filter(ImageFilter.GaussianBlur(2.5)), dtype=np.float32)
+    smudged = smudged * 0.8 + 30 + np.random.default_rng(7).normal(0, 20, smudged.shape)
+    Image.fromarray(np.clip(smudged, 0, 255).astype(np.uint8)).save(
+        folder / "smudged.png", dpi=(200, 200)
+    )
+    job = ocr_ray.submit(folder, store=store_url)
+    summary = job.wait(timeout=300, progress=False)
+    records = {Path(r.path).name: r for r in job.results()}
+    assert records["smudged.png"].status is ocr_ray.FileStatus.succeeded
+    assert records["smudged.png"].warnings == ["low_confidence"]
+    assert records["clear.png"].warnings == []
+    assert summary.failed == 0 and summary.review_pages == 1
+    assert summary.warnings_by_code == {"low_confidence": 1}
+    assert job.progress().review_pages == 1
+
+
 def test_deskew_levels_tilted_pages_only(tmp_path: Path, store_url: str) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
