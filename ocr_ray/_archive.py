@@ -120,8 +120,9 @@ def searchable_pdf(path: str, kind: Kind, pages: Sequence[ArchivePage], *, syste
     import pikepdf
 
     read = [page for page in pages if page.hocr]  # others kept their own text layer
+    source, position = _page_source(path, kind, pages)
     with (
-        _page_source(path, kind, pages) as source,
+        source,
         pikepdf.open(io.BytesIO(_text_layers(read, system))) as layers,
         pikepdf.new() as out,
     ):
@@ -132,7 +133,7 @@ def searchable_pdf(path: str, kind: Kind, pages: Sequence[ArchivePage], *, syste
                 images.append(_image_pdf(page.leveled, page.dpi))
                 out.pages.append(images[-1].pages[0])
             else:
-                out.pages.append(source.pages[page.index])
+                out.pages.append(source.pages[position[page.index]])
                 if page.rotation:
                     out.pages[-1].rotate(page.rotation, relative=True)
             target = out.pages[-1]
@@ -155,33 +156,56 @@ def _image_pdf(png: bytes, dpi: int):  # type: ignore[no-untyped-def]
 
 
 def _page_source(path: str, kind: Kind, pages: Sequence[ArchivePage]):  # type: ignore[no-untyped-def]
-    """The input as a PDF whose page i is the input's page i (images through img2pdf)."""
+    """The input's pages as a PDF, and where each page index is in it.
+
+    A PDF is used as it is. An image goes through img2pdf, which keeps JPEG, G4 and the
+    like without re-encoding; of a multi-page TIFF only this range's frames are taken,
+    so a long TIFF costs each range its own pages, not the whole file.
+    """
     import img2pdf
     import pikepdf
 
     if kind == "pdf":
-        return pikepdf.open(path)
+        return pikepdf.open(path), {page.index: page.index for page in pages}
     layout = img2pdf.get_fixed_dpi_layout_fun((pages[0].dpi, pages[0].dpi))
+    wanted = sorted({page.index for page in pages})
+    whole = wanted == [0] and _frames(path) == 1
     try:
-        data = img2pdf.convert(path, layout_fun=layout, rotation=img2pdf.Rotation.ifvalid)
+        source = path if whole else [_frame(path, index, lossless=False) for index in wanted]
+        data = img2pdf.convert(source, layout_fun=layout, rotation=img2pdf.Rotation.ifvalid)
     except Exception:  # alpha, 16-bit and palette images: re-encode what was read
-        data = _reencoded(path, layout)
-    return pikepdf.open(io.BytesIO(data))
+        frames = [_frame(path, index, lossless=True) for index in wanted]
+        data = img2pdf.convert(frames, layout_fun=layout)
+    position = {index: n for n, index in enumerate(wanted)}
+    return pikepdf.open(io.BytesIO(data)), position
 
 
-def _reencoded(path: str, layout: object) -> bytes:
-    import img2pdf
-    from PIL import Image, ImageSequence
+def _frames(path: str) -> int:
+    from PIL import Image
 
-    frames = []
     with Image.open(path) as image:
-        for frame in ImageSequence.Iterator(image):
-            buffer = io.BytesIO()
-            frame.convert("RGB" if "A" in frame.mode or frame.mode == "P" else "L").save(
-                buffer, "PNG"
-            )
-            frames.append(buffer.getvalue())
-    return bytes(img2pdf.convert(frames, layout_fun=layout))
+        return int(getattr(image, "n_frames", 1))
+
+
+def _frame(path: str, index: int, *, lossless: bool) -> bytes:
+    """One frame as an image file img2pdf takes: G4 TIFF if bitonal, else PNG.
+
+    ``lossless`` also turns modes img2pdf refuses (alpha, palette, 16-bit) into RGB or L.
+    """
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.seek(index)
+        frame = image.copy()
+    if lossless and frame.mode not in ("1", "L", "RGB"):
+        grey = frame.mode in ("I;16", "I", "F", "LA")
+        frame = frame.convert("L" if grey else "RGB")
+    buffer = io.BytesIO()
+    if frame.mode == "1":
+        frame.save(buffer, "TIFF", compression="group4")
+    else:
+        frame.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _text_layers(pages: Sequence[ArchivePage], system: str) -> bytes:
