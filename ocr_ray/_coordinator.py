@@ -112,7 +112,8 @@ class Coordinator:
                 status = self._process()
             except BaseException as exc:
                 self._flush()
-                self.store.finish_run(job_id=self.job_id, status=JobStatus.failed, error=repr(exc))
+                error = f"{type(exc).__name__}: {exc}"
+                self.store.finish_run(job_id=self.job_id, status=JobStatus.failed, error=error)
                 raise
             finally:
                 _running.discard(self.job_id)

@@ -134,6 +134,7 @@ class Progress(BaseModel):
     review_pages: int  # pages read with a warning (low confidence, blank)
     rate: float  # files per second in the current run
     eta_s: float | None
+    error: str | None = None  # why a failed job failed (e.g. the engine probe's finding)
 
 
 class JobSummary(BaseModel):

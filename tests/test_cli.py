@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import ocr_ray
 from tests.conftest import PAGES, REPO
 
 OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
@@ -103,6 +104,9 @@ def test_a_broken_engine_is_one_usage_error_before_any_file(
     ours = [line for line in done.stderr.splitlines() if line.startswith("ocr-ray: error:")]
     assert len(ours) == 1 and "the tesseract engine cannot run here" in ours[0], done.stderr
     assert not (out / "results.jsonl").exists()
+    [job] = ocr_ray.list_jobs(store=store_url)  # the API and `status` say why, too
+    assert job.status.value == "failed" and job.total == 0
+    assert job.error and job.error.startswith("EngineUnavailableError: the tesseract engine")
 
 
 def test_help_documents_exit_codes() -> None:

@@ -117,9 +117,10 @@ async function poll() {
   $("bar").value = p.percentage;
   text($("job-status"), p.status);
   const eta = p.eta_s == null ? "" : ` · ETA ${Math.round(p.eta_s)} s`;
+  const reason = p.error ? ` · ${p.error}` : "";
   text($("counts"), `${p.current}/${p.total} files · ${p.succeeded} ok · ${p.failed} failed · ` +
     `${p.skipped} skipped · ${p.pages} pages · ${p.review_pages} to review · ` +
-    `${p.rate.toFixed(2)} files/s${eta}`);
+    `${p.rate.toFixed(2)} files/s${eta}${reason}`);
   if (["completed", "cancelled", "failed"].includes(p.status)) {
     clearInterval(pollTimer);
     $("cancel").hidden = true;
