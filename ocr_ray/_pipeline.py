@@ -94,20 +94,24 @@ def read_page(doc: Document, index: int, *, engine: Engine, options: ReadOptions
 def _read_upright(
     engine: Engine, image: Image.Image, dpi: int | None, index: int, options: ReadOptions
 ) -> tuple[PageText, int, Image.Image]:
-    """Read the page; if the text looks wrong, ask the engine whether it is turned.
+    """Read the page; if it looks turned, ask the engine whether it is, and how far.
 
     Orientation detection costs about half a recognition, so it runs only on pages
-    whose first reading is doubtful; the turned reading is kept only if it is better.
+    whose first reading is doubtful, or whose lines ran top to bottom (Tesseract reads
+    many sideways pages that way, well, but the page and its boxes stay sideways). The
+    turned reading is kept if it is better, or as good and no longer sideways.
     """
     page = engine.recognize(image, dpi=dpi, page=index, hocr=options.hocr)
-    if not options.rotate or not _doubtful(page, options.low_confidence):
+    doubtful = _doubtful(page, options.low_confidence) or page.vertical
+    if not options.rotate or not doubtful:
         return page, 0, image
     turn = engine.orientation(image)
     if not turn:
         return page, 0, image
     upright = image.rotate(-turn, expand=True)
     turned = engine.recognize(upright, dpi=dpi, page=index, hocr=options.hocr)
-    if (turned.confidence or 0) > (page.confidence or 0):
+    first, second = page.confidence or 0, turned.confidence or 0
+    if second > first or (page.vertical and not turned.vertical and second >= first):
         return turned, turn, upright
     return page, 0, image
 

@@ -23,6 +23,7 @@ class PageText:
     confidence: float | None
     hocr: str | None = None  # the page's ``ocr_page`` element, when asked for
     skew: float = 0.0  # degrees to turn the page counter-clockwise to level its lines
+    vertical: bool = False  # its lines ran top to bottom (a sideways page, or such a script)
 
 
 class Engine(ABC):

@@ -43,15 +43,22 @@ class _TesserocrEngine(Engine):
             text=self._api.GetUTF8Text(),
             confidence=float(self._api.MeanTextConf()),
             hocr=self._api.GetHOCRText(page) if hocr else None,
-            skew=self._skew(),
+            **self._layout(),
         )
 
-    def _skew(self) -> float:
-        """The first block's skew, which layout analysis measured anyway (no extra cost)."""
+    def _layout(self) -> dict[str, Any]:
+        """The first block's skew and writing direction, which layout analysis measured
+        anyway (no extra cost)."""
         import math
 
+        import tesserocr
+
         found = self._api.GetIterator()
-        return math.degrees(found.Orientation()[3]) if found is not None else 0.0
+        if found is None:
+            return {}
+        _, direction, _, skew = found.Orientation()
+        vertical = direction == tesserocr.WritingDirection.TOP_TO_BOTTOM
+        return {"skew": math.degrees(skew), "vertical": vertical}
 
     def orientation(self, image: Image.Image) -> int | None:
         if self._osd is None:
