@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+from PIL import Image
 
 from ocr_ray._documents import Kind
 
@@ -35,7 +36,7 @@ class ArchivePage:
     hocr: str  # the page's hOCR ``ocr_page`` element
     rotation: int  # degrees clockwise the page was turned before reading
     dpi: int  # resolution of the image the boxes refer to
-    leveled: bytes | None = None  # PNG of the deskewed page, which replaces the original
+    leveled: Image.Image | None = None  # the deskewed page, which replaces the original
 
 
 def hocr_document(pages: Sequence[str], *, title: str, system: str) -> str:
@@ -146,13 +147,13 @@ def searchable_pdf(path: str, kind: Kind, pages: Sequence[ArchivePage], *, syste
         return buffer.getvalue()
 
 
-def _image_pdf(png: bytes, dpi: int):  # type: ignore[no-untyped-def]
+def _image_pdf(image: Image.Image, dpi: int):  # type: ignore[no-untyped-def]
     """A one-page PDF showing one image at ``dpi``."""
     import img2pdf
     import pikepdf
 
     layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
-    return pikepdf.open(io.BytesIO(img2pdf.convert(png, layout_fun=layout)))
+    return pikepdf.open(io.BytesIO(img2pdf.convert(_encoded(image), layout_fun=layout)))
 
 
 def _page_source(path: str, kind: Kind, pages: Sequence[ArchivePage]):  # type: ignore[no-untyped-def]
@@ -188,23 +189,26 @@ def _frames(path: str) -> int:
 
 
 def _frame(path: str, index: int, *, lossless: bool) -> bytes:
-    """One frame as an image file img2pdf takes: G4 TIFF if bitonal, else PNG.
+    """One frame as an image file img2pdf takes (see ``_encoded``).
 
     ``lossless`` also turns modes img2pdf refuses (alpha, palette, 16-bit) into RGB or L.
     """
-    from PIL import Image
-
     with Image.open(path) as image:
         image.seek(index)
         frame = image.copy()
     if lossless and frame.mode not in ("1", "L", "RGB"):
         grey = frame.mode in ("I;16", "I", "F", "LA")
         frame = frame.convert("L" if grey else "RGB")
+    return _encoded(frame)
+
+
+def _encoded(image: Image.Image) -> bytes:
+    """Losslessly as G4 TIFF if bitonal, else as PNG (img2pdf keeps its compression)."""
     buffer = io.BytesIO()
-    if frame.mode == "1":
-        frame.save(buffer, "TIFF", compression="group4")
+    if image.mode == "1":
+        image.save(buffer, "TIFF", compression="group4")
     else:
-        frame.save(buffer, "PNG")
+        image.save(buffer, "PNG")
     return buffer.getvalue()
 
 

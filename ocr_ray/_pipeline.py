@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 from collections.abc import Iterator
@@ -137,7 +138,7 @@ def _read_level(
     again = engine.recognize(leveled, dpi=dpi, page=index, hocr=options.hocr)
     if (again.confidence or 0) < (page.confidence or 0):
         return page, None
-    return PageText(again.text, again.confidence, again.hocr, skew=page.skew), leveled
+    return dataclasses.replace(again, skew=page.skew), leveled
 
 
 def _doubtful(page: PageText, threshold: float) -> bool:

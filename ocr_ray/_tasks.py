@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import time
@@ -14,7 +13,6 @@ from typing import Any
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import ray
-from PIL import Image
 
 from ocr_ray._archive import ArchivePage, alto_page, searchable_pdf
 from ocr_ray._engines import get_engine, probe_engine
@@ -90,7 +88,7 @@ def archive_part(
             hocr=read.hocr or "",
             rotation=read.result.rotation,
             dpi=read.result.dpi or options.read.dpi,
-            leveled=_png(read.leveled) if read.leveled and "pdf" in options.archive else None,
+            leveled=read.leveled,
         )
         for read in reads
     ]
@@ -102,12 +100,6 @@ def archive_part(
     if "pdf" in options.archive:
         part["pdf"] = searchable_pdf(unit.path, unit.kind, pages, system=system)
     return part
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=1)  # lossless, and quick on full pages
-    return buffer.getvalue()
 
 
 def probe_local(provider: str, languages: tuple[str, ...]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ class _TesserocrEngine(Engine):
         self._tessdata = tessdata
         self._api = tesserocr.PyTessBaseAPI(path=tessdata, lang="+".join(languages))
         self._osd: Any = None
+        self._top_to_bottom = tesserocr.WritingDirection.TOP_TO_BOTTOM
         self.version = tesserocr.tesseract_version().split()[1]
 
     def recognize(
@@ -49,16 +51,11 @@ class _TesserocrEngine(Engine):
     def _layout(self) -> dict[str, Any]:
         """The first block's skew and writing direction, which layout analysis measured
         anyway (no extra cost)."""
-        import math
-
-        import tesserocr
-
         found = self._api.GetIterator()
         if found is None:
             return {}
         _, direction, _, skew = found.Orientation()
-        vertical = direction == tesserocr.WritingDirection.TOP_TO_BOTTOM
-        return {"skew": math.degrees(skew), "vertical": vertical}
+        return {"skew": math.degrees(skew), "vertical": direction == self._top_to_bottom}
 
     def orientation(self, image: Image.Image) -> int | None:
         if self._osd is None:
@@ -94,8 +91,9 @@ class _PytesseractEngine(Engine):
     ) -> PageText:
         os.environ.setdefault("TESSDATA_PREFIX", self._env_tessdata)
         config = f"--dpi {int(dpi)}" if dpi else ""  # an int we chose, never user text
-        run = functools.partial(self._pytesseract.image_to_data, image, lang=self._lang)
-        data = run(config=config, output_type=self._pytesseract.Output.DICT)
+        data = self._pytesseract.image_to_data(
+            image, lang=self._lang, config=config, output_type=self._pytesseract.Output.DICT
+        )
         text = self._pytesseract.image_to_string(image, lang=self._lang, config=config)
         confs = [float(c) for c in data["conf"] if float(c) >= 0]
         page_hocr = None
