@@ -61,12 +61,11 @@ def export_job(
     summary: JobSummary,
     out_dir: Path,
     formats: Iterable[str],
-    archive_dir: Path | None = None,
 ) -> dict[str, Path]:
     """Write the requested formats plus ``summary.json`` into ``out_dir``; return their paths.
 
-    Archive formats are folders (``out_dir/pdf`` ...) copied from ``archive_dir``, where
-    the job's run wrote them, when that is another folder.
+    Archive formats are folders (``out_dir/pdf`` ...), copied from the job's
+    ``output_dir``, where its run wrote them, when that is another folder.
     """
     wanted = set(parse_formats(list(formats)))
     # The ZIP bundles the other formats asked for; asked for alone, it bundles them all.
@@ -79,8 +78,12 @@ def export_job(
         path = out_dir / f"results.{fmt}"
         _WRITERS[fmt](store.iter_records(job_id=job_id), path)
         written[fmt] = path
-    for fmt in (f for f in ARCHIVE_FORMATS if f in wanted):
-        written[fmt] = _archive_folder(fmt, archive_dir or out_dir, out_dir)
+    archive = [f for f in ARCHIVE_FORMATS if f in wanted]
+    if archive:
+        row = store.get_job(job_id)
+        source = Path(row.params.output_dir) if row and row.params.output_dir else out_dir
+        for fmt in archive:
+            written[fmt] = _archive_folder(fmt, source, out_dir)
     if "zip" in wanted:
         written["zip"] = _write_zip(out_dir / "results.zip", out_dir, list(written.values()))
     return written

@@ -115,14 +115,12 @@ class Job:
         self, out_dir: str | Path, formats: Iterable[str] = EXPORT_FORMATS
     ) -> dict[str, Path]:
         """Write result files (and ``summary.json``) into ``out_dir``."""
-        output_dir = self.params.output_dir
         return export_job(
             self._store,
             job_id=self.id,
             summary=self.summary(),
             out_dir=Path(out_dir),
             formats=formats,
-            archive_dir=Path(output_dir) if output_dir else None,
         )
 
 

@@ -53,14 +53,7 @@ def summary_of(row: JobRow, failures: dict[str, int]) -> JobSummary:
         skipped=row.skipped,
         pages=row.pages,
         review_pages=row.review_pages,
-        warnings_by_code={
-            code: count
-            for code, count in (
-                ("low_confidence", row.low_confidence_pages),
-                ("blank_page", row.blank_pages),
-            )
-            if count
-        },
+        warnings_by_code=row.warnings_by_code(),
         total_characters=row.characters,
         average_confidence=(
             round(row.confidence_sum / row.confidence_count, 2) if row.confidence_count else None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus
+from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus, PageWarning
 
 
 @dataclass
@@ -42,6 +42,18 @@ class JobRow:
     def done(self) -> int:
         """Files with a final record."""
         return self.succeeded + self.failed + self.skipped
+
+    def warnings_by_code(self) -> dict[str, int]:
+        """Pages per warning, for the warnings that occurred."""
+        counts = {w.value: getattr(self, field) for w, field in WARNING_COUNTERS.items()}
+        return {code: count for code, count in counts.items() if count}
+
+
+# Which JobRow counter (and store column) counts the pages with each warning.
+WARNING_COUNTERS = {
+    PageWarning.low_confidence: "low_confidence_pages",
+    PageWarning.blank_page: "blank_pages",
+}
 
 
 class Store(Protocol):

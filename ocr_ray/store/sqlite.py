@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus, PageWarning
-from ocr_ray.store.base import JobRow, live_status
+from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus
+from ocr_ray.store.base import WARNING_COUNTERS, JobRow, live_status
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -69,13 +69,8 @@ _COUNTERS = (
     "pages",
     "characters",
     "review_pages",
-    "low_confidence_pages",
-    "blank_pages",
+    *WARNING_COUNTERS.values(),
 )
-_WARNING_COLUMNS = {
-    PageWarning.low_confidence: "low_confidence_pages",
-    PageWarning.blank_page: "blank_pages",
-}
 _DONE = tuple(s.value for s in (FileStatus.succeeded, FileStatus.failed, FileStatus.skipped))
 
 
@@ -237,7 +232,7 @@ class SqliteStore:
                 counts["review_pages"] += record.review_pages
                 for page in record.pages:
                     for warning in page.warnings:
-                        counts[_WARNING_COLUMNS[warning]] += 1
+                        counts[WARNING_COUNTERS[warning]] += 1
                 if record.confidence is not None:
                     conf_sum, conf_n = conf_sum + record.confidence, conf_n + 1
             increments = ", ".join(f"{name} = {name} + ?" for name in _COUNTERS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
@@ -168,15 +167,7 @@ def results(
     if not wanted.exists():  # written once, on the first download after the job ended
         summary = summary_of(row, store.failures_by_code(job_id=job_id))
         formats = [*row.params.export_formats, "zip"] if format == "zip" else [format]
-        archive = Path(row.params.output_dir) if row.params.output_dir else None
-        export_job(
-            store,
-            job_id=job_id,
-            summary=summary,
-            out_dir=out,
-            formats=formats,
-            archive_dir=archive,
-        )
+        export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=formats)
     return FileResponse(wanted, media_type=_MEDIA[format], filename=f"ocr-{job_id}.{format}")
 
 
