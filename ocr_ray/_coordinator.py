@@ -18,6 +18,7 @@ from pathlib import Path
 
 import ray
 
+from ocr_ray._confine import escapes, refusal
 from ocr_ray._documents import Probe, has_supported_suffix, probe_file
 from ocr_ray._engines import get_provider
 from ocr_ray._lease import Lease
@@ -28,7 +29,12 @@ from ocr_ray._records import Assembly, duplicate_record, failed_record, skipped_
 from ocr_ray._scan import iter_files
 from ocr_ray._tasks import TaskOptions, UnitResult, ocr_unit, probe
 from ocr_ray._version import __version__
-from ocr_ray.exceptions import EngineUnavailableError, ErrorCode, FileError
+from ocr_ray.exceptions import (
+    EngineUnavailableError,
+    ErrorCode,
+    FileError,
+    OutsideInputRootError,
+)
 from ocr_ray.models import (
     ARCHIVE_FORMATS,
     ErrorInfo,
@@ -80,6 +86,7 @@ class Coordinator:
             ),
             timeout_s=params.timeout_per_file_s,
             archive=archive,
+            input_root=params.input_root,
         )
         self._archive = (
             ArchiveWriter(Path(params.output_dir or "."), archive, params.paths)
@@ -127,9 +134,7 @@ class Coordinator:
         counter = threading.Thread(target=self._count_inputs, daemon=True, name="ocr-ray-count")
         counter.start()
         with ThreadPoolExecutor(self.settings.probe_threads, thread_name_prefix="probe") as pool:
-            candidates = self._register(
-                iter_files(self.params.paths, recursive=self.params.recursive)
-            )
+            candidates = self._register(self._scan())
             probed = _Prefetch(pool, self._probe, candidates, self.settings.probe_threads * 4)
             status = self._schedule(probed)
             if status is JobStatus.cancelled:
@@ -166,12 +171,14 @@ class Coordinator:
 
     def _count_inputs(self) -> None:
         total = 0
-        for total, _ in enumerate(
-            iter_files(self.params.paths, recursive=self.params.recursive), 1
-        ):
+        for total, _ in enumerate(self._scan(), 1):
             if total % 10_000 == 0:
                 self.store.set_scan_total(job_id=self.job_id, total=total, complete=False)
         self.store.set_scan_total(job_id=self.job_id, total=total, complete=True)
+
+    def _scan(self) -> Iterator[str]:
+        p = self.params
+        return iter_files(p.paths, recursive=p.recursive, root=p.input_root)
 
     def _register(self, paths: Iterator[str]) -> Iterator[str]:
         """Record each path as pending (in batches) and pass on those not yet finished."""
@@ -185,6 +192,10 @@ class Coordinator:
     def _probe(self, path: str) -> _Probed:
         """Runs on a probe thread: a Probe to schedule, or a final record."""
         languages = self.params.languages
+        if escapes(path, self.params.input_root):
+            return skipped_record(
+                path, ErrorCode.outside_input_root, refusal(path), languages=languages
+            )
         if not has_supported_suffix(path):
             return skipped_record(
                 path,
@@ -193,8 +204,11 @@ class Coordinator:
                 "GIF, WebP, PDF",
                 languages=languages,
             )
+        p = self.params
         try:
-            return probe_file(path, dpi=self.params.dpi, max_pixels=self.params.max_image_pixels)
+            return probe_file(path, dpi=p.dpi, max_pixels=p.max_image_pixels, root=p.input_root)
+        except OutsideInputRootError as exc:  # the link was changed since the scan
+            return skipped_record(path, exc.code, str(exc), languages=languages)
         except FileError as exc:
             return failed_record(path, exc, languages=languages)
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from ocr_ray._confine import pinned
 from ocr_ray.exceptions import (
     CorruptImageError,
     CorruptPdfError,
@@ -51,15 +52,18 @@ class Probe:
     max_page_pixels: int
 
 
-def probe_file(path: str, *, dpi: int, max_pixels: int) -> Probe:
-    """Hash and identify a file, raising a ``FileError`` for anything we cannot read."""
-    with _translate_os_errors(path):
-        size, digest, head = _hash_file(path)
-    if size == 0:
-        raise EmptyFileError(f"{path}: the file is empty (0 bytes)")
-    kind: Kind = "pdf" if head.startswith(b"%PDF-") else "image"
-    with _translate_os_errors(path), open_document(path, kind, dpi=dpi) as doc:
-        pixels = doc.max_page_pixels()
+def probe_file(path: str, *, dpi: int, max_pixels: int, root: str | None = None) -> Probe:
+    """Hash and identify a file, raising a ``FileError`` for anything we cannot read.
+
+    With a ``root``, a file that is not inside it raises ``OutsideInputRootError``.
+    """
+    with _translate_os_errors(path), pinned(path, root) as source:
+        size, digest, head = _hash_file(source)
+        if size == 0:
+            raise EmptyFileError(f"{path}: the file is empty (0 bytes)")
+        kind: Kind = "pdf" if head.startswith(b"%PDF-") else "image"
+        with open_document(path, kind, dpi=dpi, source=source) as doc:
+            pixels = doc.max_page_pixels()
     if pixels > max_pixels:
         raise DecompressionBombError(
             f"{path}: a page has {pixels:,} pixels, over the limit of {max_pixels:,} "
@@ -121,9 +125,9 @@ class Document:
 
 
 class _ImageDocument(Document):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, source: str) -> None:
         try:
-            self._image = Image.open(path)
+            self._image = Image.open(source)
         except Image.UnidentifiedImageError as exc:
             raise UnsupportedFormatError(
                 f"{path}: not a readable image or PDF (its content does not match any "
@@ -164,12 +168,12 @@ class _ImageDocument(Document):
 
 
 class _PdfDocument(Document):
-    def __init__(self, path: str, dpi: int) -> None:
+    def __init__(self, path: str, source: str, dpi: int) -> None:
         import pypdfium2 as pdfium
 
         self._path, self._dpi, self._scale = path, dpi, dpi / 72.0
         try:
-            self._pdf = pdfium.PdfDocument(path)
+            self._pdf = pdfium.PdfDocument(source)
         except pdfium.PdfiumError as exc:
             if getattr(exc, "err_code", None) == pdfium.raw.FPDF_ERR_PASSWORD:
                 raise EncryptedPdfError(
@@ -213,12 +217,21 @@ class _PdfDocument(Document):
 
 
 @contextlib.contextmanager
-def open_document(path: str, kind: Kind, *, dpi: int) -> Iterator[Document]:
-    """Open a file for page access; closed on exit."""
+def open_document(
+    path: str, kind: Kind, *, dpi: int, source: str | None = None
+) -> Iterator[Document]:
+    """Open a file for page access; closed on exit.
+
+    ``source`` is what to open when it is not ``path`` itself (a pinned file, see
+    ``_confine.pinned``); messages always name ``path``.
+    """
+    source = source or path
     # PDFium is not thread-safe (its last-error code is global), and the coordinator
     # probes on several threads: one PDF at a time per process.
     with _PDFIUM_LOCK if kind == "pdf" else contextlib.nullcontext():
-        doc: Document = _PdfDocument(path, dpi) if kind == "pdf" else _ImageDocument(path)
+        doc: Document = (
+            _PdfDocument(path, source, dpi) if kind == "pdf" else _ImageDocument(path, source)
+        )
         try:
             yield doc
         finally:

@@ -29,6 +29,7 @@ def build_params(
     rotate: bool = True,
     deskew: bool = False,
     owner: str = "local",
+    input_root: str | None = None,
     check_paths: bool = True,
 ) -> JobParams:
     """Validated parameters for a new job; settings fill what is not given.
@@ -37,6 +38,7 @@ def build_params(
     or export format, and, with ``check_paths``, for a missing input path. Callers
     that confine paths themselves (the API) pass ``check_paths=False``. The archive
     formats (pdf, hocr, alto) need ``output_dir`` and a provider that gives hOCR.
+    With ``input_root``, no link is followed to, and no file read from, outside it.
     """
     settings = get_settings()
     chosen = get_provider(provider)
@@ -61,4 +63,5 @@ def build_params(
         rotate=rotate,
         deskew=deskew,
         owner=owner,
+        input_root=os.path.realpath(input_root) if input_root else None,
     )

@@ -57,12 +57,18 @@ class PageRange:
 
 
 def read_pages(
-    unit: PageRange, *, engine: Engine, options: ReadOptions, timeout_s: float
+    unit: PageRange,
+    *,
+    engine: Engine,
+    options: ReadOptions,
+    timeout_s: float,
+    source: str | None = None,
 ) -> list[ReadPage]:
-    """OCR every page of ``unit`` within ``timeout_s`` seconds."""
+    """OCR every page of ``unit`` within ``timeout_s`` seconds (``source``: see
+    ``open_document``)."""
     with (
         deadline(timeout_s, unit.path),
-        open_document(unit.path, unit.kind, dpi=options.dpi) as doc,
+        open_document(unit.path, unit.kind, dpi=options.dpi, source=source) as doc,
     ):
         return [
             read_page(doc, index, engine=engine, options=options)

@@ -66,11 +66,14 @@ class Assembly:
         parts = sorted(self.parts, key=lambda p: p.unit.first)
         pages = [page for part in parts for page in part.pages]
         errors = [part.error for part in parts if part.error]
+        status = _status(errors)
+        if status is FileStatus.skipped:
+            pages = []
         confidences = [p.confidence for p in pages if p.confidence is not None]
         lead = next((p for p in parts if p.engine), parts[0])
         return FileRecord(
             path=self.probe.path,
-            status=FileStatus.failed if errors else FileStatus.succeeded,
+            status=status,
             sha256=self.probe.sha256,
             size_bytes=self.probe.size,
             pages=pages,
@@ -86,3 +89,12 @@ class Assembly:
             error=errors[0] if errors else None,
             warnings=list(dict.fromkeys(w for page in pages for w in page.warnings)),
         )
+
+
+def _status(errors: list[ErrorInfo]) -> FileStatus:
+    """Failed if a range failed; skipped if the file was refused (a link swapped to
+    point outside the input root after the scan), not failed: nothing was wrong with it."""
+    if not errors:
+        return FileStatus.succeeded
+    refused = all(e.code == ErrorCode.outside_input_root.value for e in errors)
+    return FileStatus.skipped if refused else FileStatus.failed

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from ocr_ray._confine import escapes
 from ocr_ray.exceptions import InputNotFoundError
 
 
@@ -22,39 +23,47 @@ def check_inputs(paths: list[str]) -> list[str]:
     return resolved
 
 
-def iter_files(paths: list[str], *, recursive: bool = True) -> Iterator[str]:
+def iter_files(
+    paths: list[str], *, recursive: bool = True, root: str | None = None
+) -> Iterator[str]:
     """Yield every candidate file under ``paths`` once, depth first, sorted by name.
 
     Hidden entries are ignored, directory symlink loops are visited once, and only one
     directory's listing is held in memory at a time per level, so huge trees stream.
+    With a ``root``, a link whose target lies outside it is yielded as it is, neither
+    followed nor opened, so that the job records it once as refused.
     """
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
     for path in paths:
-        if os.path.isdir(path):
-            yield from _walk(path, recursive=recursive, seen=seen_dirs)
+        if os.path.isdir(path) and not escapes(path, root):
+            yield from _walk(path, recursive=recursive, seen=seen_dirs, root=root)
         elif path not in seen_files:
             seen_files.add(path)  # a file named twice on the command line counts once
             yield path
 
 
-def _walk(root: str, *, recursive: bool, seen: set[tuple[int, int]]) -> Iterator[str]:
+def _walk(
+    folder: str, *, recursive: bool, seen: set[tuple[int, int]], root: str | None
+) -> Iterator[str]:
     try:
-        stat = os.stat(root)
+        stat = os.stat(folder)
     except OSError:
         return
     if (stat.st_dev, stat.st_ino) in seen:
         return
     seen.add((stat.st_dev, stat.st_ino))
     try:
-        with os.scandir(root) as listing:
+        with os.scandir(folder) as listing:
             entries = sorted((e for e in listing if not e.name.startswith(".")), key=_name)
     except OSError:
         return
     for entry in entries:
-        if _is_dir(entry):
+        if root is not None and entry.is_symlink() and escapes(entry.path, root):
+            yield entry.path
+        elif _is_dir(entry):
             if recursive:
-                yield from _walk(entry.path, recursive=recursive, seen=seen)
+                yield from _walk(entry.path, recursive=recursive, seen=seen, root=root)
         elif _is_candidate_file(entry):
             yield entry.path
 

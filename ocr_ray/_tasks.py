@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 import ray
 
 from ocr_ray._archive import ArchivePage, alto_page, searchable_pdf
+from ocr_ray._confine import pinned
 from ocr_ray._engines import get_engine, probe_engine
 from ocr_ray._pipeline import PageRange, ReadOptions, ReadPage, read_pages
 from ocr_ray.exceptions import ErrorCode, FileError
@@ -30,6 +31,7 @@ class TaskOptions:
     read: ReadOptions
     timeout_s: float
     archive: tuple[str, ...] = ()  # pdf, hocr, alto: made on the worker, returned as bytes
+    input_root: str | None = None  # API jobs: the file must still resolve inside it
 
 
 @dataclass
@@ -55,13 +57,7 @@ def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
     result = UnitResult(unit=unit, attempts=_attempt_number() + 1, node=socket.gethostname())
     result.node_id = _node_id()
     try:
-        engine = get_engine(options.provider, options.languages)
-        result.engine, result.engine_version = engine.name, engine.version
-        reads = read_pages(unit, engine=engine, options=options.read, timeout_s=options.timeout_s)
-        result.pages = [read.result for read in reads]
-        if options.archive:
-            system = f"{engine.name} {engine.version}"
-            result.archive = archive_part(unit, reads, options, system=system)
+        _read_into(result, unit, options)
     except FileError as exc:
         result.error = ErrorInfo(code=exc.code.value, message=str(exc))
     except FileNotFoundError as exc:
@@ -78,8 +74,26 @@ def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
     return result
 
 
+def _read_into(result: UnitResult, unit: PageRange, options: TaskOptions) -> None:
+    engine = get_engine(options.provider, options.languages)
+    result.engine, result.engine_version = engine.name, engine.version
+    with pinned(unit.path, options.input_root) as source:
+        reads = read_pages(
+            unit, engine=engine, options=options.read, timeout_s=options.timeout_s, source=source
+        )
+        result.pages = [read.result for read in reads]
+        if options.archive:
+            system = f"{engine.name} {engine.version}"
+            result.archive = archive_part(unit, reads, options, system=system, source=source)
+
+
 def archive_part(
-    unit: PageRange, reads: list[ReadPage], options: TaskOptions, *, system: str
+    unit: PageRange,
+    reads: list[ReadPage],
+    options: TaskOptions,
+    *,
+    system: str,
+    source: str | None = None,
 ) -> dict[str, bytes]:
     """This range's share of each archive format asked for."""
     pages = [
@@ -98,7 +112,7 @@ def archive_part(
     if "alto" in options.archive:
         part["alto"] = b"".join(alto_page(p.hocr, index=p.index) for p in pages if p.hocr)
     if "pdf" in options.archive:
-        part["pdf"] = searchable_pdf(unit.path, unit.kind, pages, system=system)
+        part["pdf"] = searchable_pdf(source or unit.path, unit.kind, pages, system=system)
     return part
 
 

@@ -44,4 +44,5 @@ def providers() -> dict[str, list[str]]:
 
 def count_input_files(params: JobParams) -> int:
     """How many candidate files a job's inputs hold (one walk of the tree)."""
-    return sum(1 for _ in iter_files(params.paths, recursive=params.recursive))
+    files = iter_files(params.paths, recursive=params.recursive, root=params.input_root)
+    return sum(1 for _ in files)
