@@ -36,6 +36,7 @@ def progress_of(row: JobRow) -> Progress:
         rate=round(rate, 3),
         eta_s=None if eta is None else round(eta, 1),
         error=row.error,
+        user=row.user,
     )
 
 

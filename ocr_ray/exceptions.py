@@ -33,6 +33,7 @@ class ErrorCode(str, Enum):
     engine_error = "engine_error"
     worker_lost = "worker_lost"
     output_failed = "output_failed"
+    outside_input_root = "outside_input_root"
     cancelled = "cancelled"
 
 
@@ -121,6 +122,22 @@ class CorruptPdfError(FileError):
     """A PDF that cannot be parsed."""
 
     code = ErrorCode.corrupt_pdf
+
+
+class OutsideInputRootError(FileError):
+    """A link in an API job's input whose target lies outside the job's input root."""
+
+    code = ErrorCode.outside_input_root
+
+
+class RunningJobLimitError(UsageError):
+    """A user already has as many running jobs as ``OCR_RAY_USER_MAX_RUNNING_JOBS`` allows."""
+
+    def __init__(self, user: str, limit: int) -> None:
+        super().__init__(
+            f"{user} already has {limit} jobs queued or running, the most allowed "
+            "(OCR_RAY_USER_MAX_RUNNING_JOBS); wait for one to finish or cancel one"
+        )
 
 
 class OcrTimeoutError(FileError):

@@ -116,6 +116,7 @@ class JobParams(BaseModel):
     rotate: bool = True  # check a doubtful page's orientation and turn it upright
     deskew: bool = False  # level pages whose lines are tilted, and read them again
     owner: str = "local"  # "api": run by the detached job runner, which resumes it
+    input_root: str | None = None  # API jobs: nothing outside it is read, links included
 
 
 class Progress(BaseModel):
@@ -135,6 +136,7 @@ class Progress(BaseModel):
     rate: float  # files per second in the current run
     eta_s: float | None
     error: str | None = None  # why a failed job failed (e.g. the engine probe's finding)
+    user: str | None = None  # the API user who submitted it (None: CLI or library)
 
 
 class JobSummary(BaseModel):

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     input_roots: str = ""  # colon-separated folders that API jobs may read
     upload_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     output_root: str = ""  # empty: <home>/outputs
+    user_max_running_jobs: int = Field(default=4, ge=0)  # per API user; 0: no limit
+    # After this many wrong keys from one address, each further one locks it out for
+    # twice as long as the last (1 s, 2 s, 4 s ...), up to auth_lockout_max_s.
+    auth_failures_allowed: int = Field(default=5, ge=1)
+    auth_lockout_max_s: float = Field(default=300.0, gt=0)
 
     # Cluster (cluster/).
     files_per_worker: int = Field(default=200, ge=1)

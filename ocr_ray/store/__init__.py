@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ocr_ray.exceptions import UsageError
 from ocr_ray.settings import get_settings
-from ocr_ray.store.base import JobRow, Store
+from ocr_ray.store.base import ApiKey, AuditEntry, JobRow, Store
 
-__all__ = ["JobRow", "Store", "open_store"]
+__all__ = ["ApiKey", "AuditEntry", "JobRow", "Store", "open_store"]
 
 
 def open_store(url: str | None = None) -> Store:

@@ -37,6 +37,7 @@ class JobRow:
     review_pages: int = 0  # pages read with a warning
     low_confidence_pages: int = 0
     blank_pages: int = 0
+    user: str | None = None  # the API user who submitted it; None for CLI and library jobs
 
     @property
     def done(self) -> int:
@@ -49,6 +50,30 @@ class JobRow:
         return {code: count for code, count in counts.items() if count}
 
 
+@dataclass
+class ApiKey:
+    """An API user's key, as stored: its SHA-256, never the key itself."""
+
+    name: str
+    admin: bool
+    created_at: float
+    revoked_at: float | None = None
+    key_hash: str = ""  # SHA-256 of the key, hex
+    max_running: int | None = None  # this user's running-job limit; None: the default
+
+
+@dataclass
+class AuditEntry:
+    """Who did what to which job, and when."""
+
+    at: float
+    user: str
+    action: str  # submit, cancel, download, key_create, key_revoke
+    job_id: str | None = None
+    detail: str = ""
+    client: str | None = None  # the caller's address, for API actions
+
+
 # Which JobRow counter (and store column) counts the pages with each warning.
 WARNING_COUNTERS = {
     PageWarning.low_confidence: "low_confidence_pages",
@@ -59,17 +84,55 @@ WARNING_COUNTERS = {
 class Store(Protocol):
     """Persistent job state. Only the coordinator writes file results."""
 
-    def create_job(self, *, job_id: str, params: JobParams) -> None:
-        """Record a new job in the queued state."""
+    def create_job(
+        self, *, job_id: str, params: JobParams, user: str | None = None, max_running: int = 0
+    ) -> None:
+        """Record a new job in the queued state, owned by ``user``.
+
+        With ``max_running``, raises ``RunningJobLimitError`` instead when ``user``
+        already has that many queued or running jobs (checked and inserted atomically).
+        """
 
     def get_job(self, job_id: str) -> JobRow | None:
         """The job, or None."""
 
-    def list_jobs(self, *, limit: int = 50, offset: int = 0) -> list[JobRow]:
-        """Jobs, newest first."""
+    def list_jobs(
+        self, *, limit: int = 50, offset: int = 0, user: str | None = None
+    ) -> list[JobRow]:
+        """Jobs, newest first; only ``user``'s when given."""
 
-    def count_jobs(self) -> int:
-        """How many jobs exist."""
+    def count_jobs(self, *, user: str | None = None) -> int:
+        """How many jobs exist (``user``'s only, when given)."""
+
+    def count_running(self, *, user: str) -> int:
+        """How many of ``user``'s jobs are queued or running (a dead one's lease ran out)."""
+
+    def add_key(
+        self, *, name: str, key_hash: str, admin: bool, max_running: int | None = None
+    ) -> None:
+        """Store a new key; ``UsageError`` if ``name`` already has a live key."""
+
+    def find_key(self, *, key_hash: str) -> ApiKey | None:
+        """The live (not revoked) key with this hash, or None."""
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+
+    def revoke_key(self, *, name: str) -> bool:
+        """Revoke ``name``'s live key; False if it has none."""
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append to the audit trail."""
+
+    def list_audit(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        user: str | None = None,
+        job_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first, filtered by user and job when given."""
 
     def start_run(self, *, job_id: str, lease_s: float) -> None:
         """Mark the job running (again, on resume), reset its run clock, take a lease.

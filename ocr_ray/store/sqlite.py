@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ocr_ray.exceptions import RunningJobLimitError
 from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus
 from ocr_ray.store.base import WARNING_COUNTERS, JobRow, live_status
+from ocr_ray.store.sqlite_users import USERS_SCHEMA, SqliteUsers
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -39,7 +41,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     elapsed_prior_s REAL NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    lease_until REAL
+    lease_until REAL,
+    user TEXT
 );
 CREATE TABLE IF NOT EXISTS files (
     job_id TEXT NOT NULL,
@@ -61,7 +64,11 @@ _ADDED_COLUMNS = {
     "review_pages": "INTEGER NOT NULL DEFAULT 0",
     "low_confidence_pages": "INTEGER NOT NULL DEFAULT 0",
     "blank_pages": "INTEGER NOT NULL DEFAULT 0",
+    "user": "TEXT",
 }
+# Indexes on added columns, made once the migration has added them.
+_LATE_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at);"
+_LIVE = tuple(s.value for s in (JobStatus.queued, JobStatus.running, JobStatus.cancelling))
 _COUNTERS = (
     "succeeded",
     "failed",
@@ -85,15 +92,16 @@ def _load(raw: str) -> FileRecord:
     return record
 
 
-class SqliteStore:
+class SqliteStore(SqliteUsers):
     """Store backed by one SQLite file; safe for one writer plus many readers."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        self._db().executescript(_SCHEMA + USERS_SCHEMA)
         self._migrate()
+        self._db().executescript(_LATE_INDEXES)
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -117,25 +125,40 @@ class SqliteStore:
         return _Transaction(self._db())
 
     # Jobs -----------------------------------------------------------------
-    def create_job(self, *, job_id: str, params: JobParams) -> None:
+    def create_job(
+        self, *, job_id: str, params: JobParams, user: str | None = None, max_running: int = 0
+    ) -> None:
+        now = time.time()
         with self._tx() as db:
+            if user is not None and max_running:
+                _check_running(db, user, max_running)
             db.execute(
-                "INSERT INTO jobs (id, params, status, created_at) VALUES (?, ?, ?, ?)",
-                (job_id, params.model_dump_json(), JobStatus.queued.value, time.time()),
+                "INSERT INTO jobs (id, params, status, created_at, user) VALUES (?, ?, ?, ?, ?)",
+                (job_id, params.model_dump_json(), JobStatus.queued.value, now, user),
             )
 
     def get_job(self, job_id: str) -> JobRow | None:
         row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job_row(row) if row else None
 
-    def list_jobs(self, *, limit: int = 50, offset: int = 0) -> list[JobRow]:
+    def list_jobs(
+        self, *, limit: int = 50, offset: int = 0, user: str | None = None
+    ) -> list[JobRow]:
+        mine, args = _of_user(user)
         rows = self._db().execute(
-            "SELECT * FROM jobs ORDER BY created_at DESC LIMIT ? OFFSET ?", (limit, offset)
+            f"SELECT * FROM jobs WHERE {mine} ORDER BY created_at DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
         )
         return [_job_row(row) for row in rows]
 
-    def count_jobs(self) -> int:
-        return int(self._db().execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+    def count_jobs(self, *, user: str | None = None) -> int:
+        mine, args = _of_user(user)
+        return int(
+            self._db().execute(f"SELECT COUNT(*) FROM jobs WHERE {mine}", args).fetchone()[0]
+        )
+
+    def count_running(self, *, user: str) -> int:
+        return _running(self._db(), user)
 
     def start_run(self, *, job_id: str, lease_s: float) -> None:
         now = time.time()
@@ -304,6 +327,28 @@ class _Transaction:
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _of_user(user: str | None) -> tuple[str, tuple[str, ...]]:
+    """A WHERE condition for one user's jobs, or for all when ``user`` is None."""
+    return ("user = ?", (user,)) if user is not None else ("1", ())
+
+
+def _running(db: sqlite3.Connection, user: str) -> int:
+    marks = ",".join("?" * len(_LIVE))
+    return int(
+        db.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE user = ? AND status IN ({marks})"
+            " AND (lease_until IS NULL OR lease_until >= ?)",
+            (user, *_LIVE, time.time()),
+        ).fetchone()[0]
+    )
+
+
+def _check_running(db: sqlite3.Connection, user: str, limit: int) -> None:
+    """Raise if ``user`` has ``limit`` jobs queued or running."""
+    if _running(db, user) >= limit:
+        raise RunningJobLimitError(user, limit)
 
 
 def _job_row(row: sqlite3.Row) -> JobRow:

@@ -1,0 +1,117 @@
+"""The SQLite store's API users: hashed keys and the audit trail."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from ocr_ray.exceptions import UsageError
+from ocr_ray.store.base import ApiKey, AuditEntry
+
+USERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    admin INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    revoked_at REAL,
+    max_running INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_live_key_per_name ON api_keys (name)
+    WHERE revoked_at IS NULL;
+CREATE TABLE IF NOT EXISTS audit (
+    at REAL NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,
+    job_id TEXT,
+    detail TEXT NOT NULL DEFAULT '',
+    client TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
+"""
+
+_KEY_COLUMNS = "name, admin, created_at, revoked_at, key_hash, max_running"
+
+
+class SqliteUsers:
+    """Keys and audit methods of ``SqliteStore`` (which provides the connection)."""
+
+    def _db(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def _tx(self) -> Any:
+        raise NotImplementedError
+
+    def add_key(
+        self, *, name: str, key_hash: str, admin: bool, max_running: int | None = None
+    ) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO api_keys (name, key_hash, admin, created_at, max_running)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (name, key_hash, int(admin), time.time(), max_running),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise UsageError(f"{name!r} already has a key; revoke it first") from exc
+
+    def find_key(self, *, key_hash: str) -> ApiKey | None:
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+                (key_hash,),
+            )
+            .fetchone()
+        )
+        return _key(row) if row else None
+
+    def list_keys(self) -> list[ApiKey]:
+        rows = self._db().execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")
+        return [_key(row) for row in rows]
+
+    def revoke_key(self, *, name: str) -> bool:
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (time.time(), name),
+            )
+            return cursor.rowcount == 1
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO audit (at, user, action, job_id, detail, client)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (entry.at, entry.user, entry.action, entry.job_id, entry.detail, entry.client),
+            )
+
+    def list_audit(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        user: str | None = None,
+        job_id: str | None = None,
+    ) -> list[AuditEntry]:
+        where = {"user = ?": user, "job_id = ?": job_id}
+        chosen = {clause: value for clause, value in where.items() if value is not None}
+        condition = " AND ".join(chosen) or "1"
+        rows = self._db().execute(
+            f"SELECT at, user, action, job_id, detail, client FROM audit WHERE {condition}"
+            " ORDER BY at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (*chosen.values(), limit, offset),
+        )
+        return [AuditEntry(**dict(row)) for row in rows]
+
+
+def _key(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        name=row["name"],
+        admin=bool(row["admin"]),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        key_hash=row["key_hash"],
+        max_running=row["max_running"],
+    )
