@@ -11,7 +11,7 @@ from ray import serve
 
 from ocr_ray import __version__
 from ocr_ray.settings import get_settings
-from serve.routes import bulk, cluster, health
+from serve.routes import bulk, cluster, health, users
 from serve.security import load_token
 
 STATIC = Path(__file__).parent / "static"
@@ -20,11 +20,15 @@ api = FastAPI(
     title="ocr_ray",
     version=__version__,
     docs_url="/docs",
-    description="Distributed bulk OCR on Ray. Every /api route needs a bearer token.",
+    description=(
+        "Distributed bulk OCR on Ray. Every /api route needs an API key as a bearer token; "
+        "a user sees only their own jobs, an admin sees all."
+    ),
 )
 api.include_router(health.router)
 api.include_router(bulk.router)
 api.include_router(cluster.router)
+api.include_router(users.router)
 api.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 

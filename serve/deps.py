@@ -1,16 +1,20 @@
-"""Injected dependencies: settings, store, and the bearer-token check."""
+"""Injected dependencies: settings, store, the caller's identity, and the audit trail."""
 
 from __future__ import annotations
 
 import functools
+import math
+import time
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ocr_ray.settings import Settings, get_settings
-from ocr_ray.store import Store, open_store
-from serve.security import load_token, token_matches
+from ocr_ray.store import AuditEntry, Store, open_store
+from serve.keys import Principal, identify
+from serve.security import load_token
+from serve.throttle import AuthThrottle
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -25,17 +29,74 @@ def _store() -> Store:
     return open_store()
 
 
-def require_token(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """401 unless the request carries ``Authorization: Bearer <token>``."""
-    if credentials is None or not token_matches(credentials.credentials, _token()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or wrong bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+@functools.lru_cache(maxsize=1)
+def _throttle() -> AuthThrottle:
+    settings = get_settings()
+    return AuthThrottle(
+        allowed=settings.auth_failures_allowed, max_lockout_s=settings.auth_lockout_max_s
+    )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address, as the server sees it."""
+    return request.client.host if request.client else "unknown"
+
+
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    store: StoreDep,
+) -> Principal:
+    """The key's user; 401 without a live key, 429 while the address is locked out."""
+    address, throttle = client_address(request), _throttle()
+    wait = throttle.wait_s(address)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many wrong API keys from {address}; try again in {math.ceil(wait)} s",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+    user = identify(credentials.credentials, _token(), store) if credentials else None
+    if user is None:
+        if credentials is not None:  # a key was tried: count it; no key is no guess
+            throttle.failed(address)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing, wrong or revoked API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+UserDep = Annotated[Principal, Depends(current_user)]
+
+
+def require_admin(user: UserDep) -> Principal:
+    """403 unless the key is an admin's."""
+    if not user.admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs an admin key")
+    return user
+
+
+class Auditor:
+    """Writes the caller's actions to the store's audit trail."""
+
+    def __init__(self, store: Store, user: Principal, address: str) -> None:
+        self.store, self.user, self.address = store, user, address
+
+    def __call__(self, action: str, job_id: str | None = None, detail: str = "") -> None:
+        """Record ``action`` on ``job_id`` now."""
+        entry = AuditEntry(time.time(), self.user.user, action, job_id, detail, self.address)
+        self.store.add_audit(entry)
+
+
+def _auditor(request: Request, store: StoreDep, user: UserDep) -> Auditor:
+    return Auditor(store, user, client_address(request))
+
+
+AuditDep = Annotated[Auditor, Depends(_auditor)]
+AdminDep = Annotated[Principal, Depends(require_admin)]

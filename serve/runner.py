@@ -14,9 +14,9 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ocr_ray.api import count_input_files, new_job_id, run_stored_job
+from ocr_ray.api import count_input_files, run_stored_job
 from ocr_ray.models import JobParams, JobStatus
-from ocr_ray.settings import Settings, get_settings
+from ocr_ray.settings import get_settings
 from ocr_ray.store import Store, open_store
 
 _log = logging.getLogger(__name__)
@@ -115,12 +115,18 @@ def job_runner(store_url: str) -> Any:
     return remote.remote(store_url)
 
 
-def start_job(
-    store: Store, settings: Settings, params: JobParams, job_id: str | None = None
-) -> str:
-    """Record the job as the API's and hand it to the runner actor; returns at once."""
-    job_id = job_id or new_job_id()
-    store.create_job(job_id=job_id, params=params.model_copy(update={"owner": API_OWNER}))
-    runner = job_runner(settings.resolved_store_url)
+def start_job(store: Store, params: JobParams, *, job_id: str, user: str, max_running: int) -> str:
+    """Record ``user``'s job as the API's and hand it to the runner actor; returns at once.
+
+    Raises ``RunningJobLimitError`` when ``user`` already has ``max_running`` jobs
+    queued or running (0: no limit).
+    """
+    store.create_job(
+        job_id=job_id,
+        params=params.model_copy(update={"owner": API_OWNER}),
+        user=user,
+        max_running=max_running,
+    )
+    runner = job_runner(get_settings().resolved_store_url)
     ray.get(runner.start.remote(job_id), timeout=120)
     return job_id

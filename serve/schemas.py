@@ -65,3 +65,30 @@ class Options(BaseModel):
     folders: list[str]
     export_formats: list[str]  # what the results ZIP holds by default
     archive_formats: list[str]  # documents the workers can make too
+
+
+class Me(BaseModel):
+    """Who the key belongs to."""
+
+    user: str
+    admin: bool
+
+
+class KeyInfo(BaseModel):
+    """An API key's owner and state (never the key or its hash)."""
+
+    name: str
+    admin: bool
+    created_at: float
+    revoked_at: float | None
+
+
+class AuditRecord(BaseModel):
+    """One entry of the audit trail."""
+
+    at: float  # Unix time
+    user: str
+    action: str  # submit, cancel, download, key_create, key_revoke
+    job_id: str | None
+    detail: str
+    client: str | None

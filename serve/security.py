@@ -1,9 +1,8 @@
-"""API token loading and server-side path confinement."""
+"""The bootstrap admin key, and confining request paths to the input roots."""
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from ocr_ray.exceptions import ConfigurationError
@@ -11,7 +10,7 @@ from ocr_ray.settings import Settings
 
 
 def load_token(settings: Settings) -> str:
-    """The API token from OCR_RAY_API_TOKEN or the file in OCR_RAY_API_TOKEN_FILE."""
+    """The bootstrap admin key: OCR_RAY_API_TOKEN or the file in OCR_RAY_API_TOKEN_FILE."""
     token = settings.api_token
     if not token and settings.api_token_file:
         token = Path(settings.api_token_file).read_text(encoding="utf-8").strip()
@@ -23,14 +22,14 @@ def load_token(settings: Settings) -> str:
     return token
 
 
-def token_matches(given: str, expected: str) -> bool:
-    """Constant-time comparison."""
-    return secrets.compare_digest(given.encode(), expected.encode())
-
-
 def input_roots(settings: Settings) -> list[Path]:
     """The configured folders jobs may read, resolved."""
     return [Path(os.path.realpath(r)) for r in settings.input_roots.split(":") if r.strip()]
+
+
+def root_of(path: Path, roots: list[Path]) -> Path | None:
+    """The root that the resolved ``path`` lies in, if any."""
+    return next((root for root in roots if path == root or root in path.parents), None)
 
 
 def confine(path: str, roots: list[Path]) -> Path | None:
@@ -43,7 +42,4 @@ def confine(path: str, roots: list[Path]) -> Path | None:
         return None
     candidate = Path(path) if os.path.isabs(path) else roots[0] / path
     real = Path(os.path.realpath(candidate))
-    for root in roots:
-        if real == root or root in real.parents:
-            return real
-    return None
+    return real if root_of(real, roots) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import stat
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -65,6 +66,10 @@ def _unpack_zip(stream: BinaryIO, target: Path, budget: _Budget) -> int:
             parts = PurePosixPath(member.filename.replace("\\", "/")).parts
             if member.filename.startswith("/") or any(p in ("..", "") for p in parts):
                 raise BadArchive(f"unsafe member name in zip: {member.filename!r}")
+            if not _plain_file(member):
+                raise BadArchive(
+                    f"zip member {member.filename!r} is a link or device file, not a plain file"
+                )
             relative = Path(*[safe_name(p) for p in parts])
             destination = target / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +77,14 @@ def _unpack_zip(stream: BinaryIO, target: Path, budget: _Budget) -> int:
                 _copy(source, destination, budget)  # counts real bytes: zip bombs stop here
             count += 1
     return count
+
+
+def _plain_file(member: zipfile.ZipInfo) -> bool:
+    """Whether the member is a regular file. Zips made on Unix keep the file's mode
+    in the high 16 bits, its type (link, device) included; a member with no type bits
+    (other systems, many zip writers) is the plain file it is unpacked as."""
+    kind = stat.S_IFMT(member.external_attr >> 16)
+    return kind in (0, stat.S_IFREG)
 
 
 def _copy(source: BinaryIO, destination: Path, budget: _Budget) -> None:

@@ -38,6 +38,17 @@ os.environ.update(
 (_HOME / "crash-markers").mkdir()
 
 
+def wait_done(http: httpx.Client, job_id: str, timeout: float = 300) -> dict:
+    """Poll an API job until it ends; its final progress."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        progress = http.get(f"/api/bulk/progress/{job_id}").raise_for_status().json()
+        if progress["status"] in ("completed", "cancelled", "failed"):
+            return progress
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
 def ground_truth(name: str) -> str:
     """The transcription of a sample page (``name`` without suffix)."""
     return (GROUND_TRUTH / f"{name}.gt.txt").read_text(encoding="utf-8")
@@ -102,6 +113,26 @@ class ApiServer:
     def headers(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
 
+    def client(self, token: str | None = None, source: str = "127.0.0.1") -> httpx.Client:
+        """An HTTP client with ``token`` (default: the bootstrap admin key), connecting
+        from the loopback address ``source``: wrong keys lock out only their address."""
+        transport = httpx.HTTPTransport(local_address=source)
+        return httpx.Client(
+            base_url=self.url, headers=self.headers(token), timeout=120, transport=transport
+        )
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``ocr-ray`` on this server's store, as an operator on its machine runs it."""
+        env = dict(os.environ, OCR_RAY_HOME=str(self.home))
+        command = [str(REPO / ".venv" / "bin" / "ocr-ray"), *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    def create_key(self, name: str, *options: str) -> str:
+        """A new user's key, taken from the last line that ``ocr-ray keys create`` prints."""
+        done = self.cli("keys", "create", name, *options)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[-1]
+
 
 @pytest.fixture(scope="session")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
@@ -119,6 +150,8 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         OCR_RAY_INPUT_ROOTS=str(root),
         OCR_RAY_HOME=str(home),
         OCR_RAY_UPLOAD_MAX_BYTES=str(8 * 1024 * 1024),
+        # Above the 20 jobs one test submits at once; the quota test sets a user's own.
+        OCR_RAY_USER_MAX_RUNNING_JOBS="25",
         PYTHONUNBUFFERED="1",
     )
     process = subprocess.Popen(

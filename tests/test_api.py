@@ -18,23 +18,13 @@ import httpx
 import pytest
 
 from ocr_ray.accuracy import cer
-from tests.conftest import PAGES, ApiServer, distinct_pages, ground_truth
+from tests.conftest import PAGES, ApiServer, distinct_pages, ground_truth, wait_done
 
 pytestmark = pytest.mark.slow
 
 
 def client(server: ApiServer, token: str | None = None) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers=server.headers(token), timeout=120)
-
-
-def wait_done(http: httpx.Client, job_id: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        progress = http.get(f"/api/bulk/progress/{job_id}").raise_for_status().json()
-        if progress["status"] in ("completed", "cancelled", "failed"):
-            return progress
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish")
+    return server.client(token)
 
 
 def start_and_reach(http: httpx.Client, folder: str, *, succeeded: int) -> str:
@@ -60,9 +50,11 @@ def test_health_is_open_and_every_api_route_needs_the_token(api_server: ApiServe
         ("GET", "/api/bulk/options"),
         ("GET", "/api/bulk/files/x"),
     ]
-    for method, path in routes:
+    for number, (method, path) in enumerate(routes, 10):
         bare = httpx.request(method, api_server.url + path)
-        wrong = httpx.request(method, api_server.url + path, headers=api_server.headers("x" * 32))
+        # Each wrong key from its own address: repeated ones from one address are slowed.
+        with api_server.client("x" * 32, source=f"127.0.3.{number}") as wrong_client:
+            wrong = wrong_client.request(method, path)
         assert (bare.status_code, wrong.status_code) == (401, 401), path
     spec = httpx.get(f"{api_server.url}/openapi.json").json()
     assert (

@@ -92,3 +92,28 @@ def test_a_wrong_token_is_reported(api_server: ApiServer, browser) -> None:
     page.fill("#token", "wrong-token-wrong-token")
     page.click("#save-token")
     page.wait_for_selector("#auth-status:has-text('401')")
+
+
+def test_the_page_works_with_a_users_key_and_shows_only_their_jobs(
+    api_server: ApiServer, browser
+) -> None:
+    folder = api_server.root / "web-user"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(PAGES / "phototest.tif", folder / "phototest.tif")
+    with api_server.client() as admin:  # someone else's job, which the user must not see
+        others = admin.post("/api/bulk/process", json={"folder_path": "web-user"}).json()
+    key = api_server.create_key("webuser")
+    page = browser.new_page()
+    page.goto(api_server.url + "/")
+    page.fill("#token", key)
+    page.click("#save-token")
+    page.wait_for_selector("#auth-status:has-text('connected as webuser')")
+    page.fill("#folder", "web-user")
+    page.click("#start")
+    page.wait_for_selector("#job-status:has-text('completed')", timeout=180_000)
+    assert page.locator("#counts").inner_text().startswith("1/1 files · 1 ok")
+    mine = page.locator("#job-id").inner_text()
+    page.click("#refresh")
+    page.wait_for_selector(f"#job-rows tr:has-text('{mine}')")
+    rows = page.locator("#job-rows tr")
+    assert rows.count() == 1 and others["job_id"] not in rows.nth(0).inner_text()

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
 
 from ocr_ray.api import build_params, export_job, new_job_id, progress_of, providers, summary_of
-from ocr_ray.exceptions import UsageError
+from ocr_ray.exceptions import RunningJobLimitError, UsageError
 from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, FileStatus, JobParams, Progress
 from ocr_ray.store import JobRow
 from serve import uploads
-from serve.deps import SettingsDep, StoreDep, require_token
+from serve.deps import AuditDep, SettingsDep, StoreDep, UserDep, current_user
+from serve.keys import Principal
 from serve.runner import start_job
 from serve.schemas import FileSummary, JobCreated, JobsPage, Options, ProcessRequest
-from serve.security import confine, input_roots
+from serve.security import confine, input_roots, root_of
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-router = APIRouter(prefix="/api/bulk", tags=["bulk"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api/bulk", tags=["bulk"], dependencies=[Depends(current_user)])
 
 _MEDIA = {
     "zip": "application/zip",
@@ -32,9 +33,16 @@ _MEDIA = {
 
 
 @router.post("/process", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated)
-def process(body: ProcessRequest, store: StoreDep, settings: SettingsDep) -> JobCreated:
-    """Start OCR of a folder under an input root; the job runs detached from the request."""
-    folder = confine(body.folder_path, input_roots(settings))
+def process(
+    body: ProcessRequest, store: StoreDep, settings: SettingsDep, user: UserDep, audit: AuditDep
+) -> JobCreated:
+    """Start OCR of a folder under an input root; the job runs detached from the request.
+
+    Nothing outside that root is read: links that lead out of it are recorded as
+    skipped (``outside_input_root``).
+    """
+    roots = input_roots(settings)
+    folder = confine(body.folder_path, roots)
     if folder is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "folder_path is outside the input roots")
     if not folder.exists():
@@ -49,8 +57,11 @@ def process(body: ProcessRequest, store: StoreDep, settings: SettingsDep) -> Job
         skip_text=body.skip_text,
         deskew=body.deskew,
         output_dir=str(settings.resolved_output_root / job_id),
+        input_root=str(root_of(folder, roots)),
     )
-    return JobCreated(job_id=start_job(store, settings, params, job_id=job_id))
+    _start(store, settings, params, job_id, user)
+    audit("submit", job_id, f"folder {folder}")
+    return JobCreated(job_id=job_id)
 
 
 @router.post("/upload", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated)
@@ -58,12 +69,15 @@ def upload(
     files: Annotated[list[UploadFile], File(description="images, PDFs, or one zip")],
     store: StoreDep,
     settings: SettingsDep,
+    user: UserDep,
+    audit: AuditDep,
     provider: Annotated[str, Form()] = "tesseract",
     languages: Annotated[str, Form(description="comma or + separated")] = "eng",
     skip_text: Annotated[bool, Form()] = False,
     export_formats: Annotated[str, Form(description="comma list")] = ",".join(EXPORT_FORMATS),
 ) -> JobCreated:
     """Store uploaded files in a server-owned folder and start a job on them."""
+    _check_quota(store, settings, user)  # before the upload is stored, not after
     langs = [x for x in languages.replace("+", ",").split(",") if x.strip()]
     job_id = new_job_id()
     target = uploads.upload_dir(settings, job_id)
@@ -74,6 +88,7 @@ def upload(
         skip_text=skip_text,
         export_formats=export_formats.split(","),
         output_dir=str(settings.resolved_output_root / job_id),
+        input_root=str(target),
     )
     try:
         count = uploads.save_uploads(
@@ -88,39 +103,52 @@ def upload(
     if count == 0:
         uploads.discard(target)
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "no files in the upload")
-    return JobCreated(job_id=start_job(store, settings, params, job_id=job_id))
+    try:
+        _start(store, settings, params, job_id, user)
+    except HTTPException:
+        uploads.discard(target)
+        raise
+    audit("submit", job_id, f"upload of {count} files")
+    return JobCreated(job_id=job_id)
 
 
 @router.get("/progress/{job_id}", response_model=Progress)
-def progress(job_id: str, store: StoreDep) -> Progress:
-    """Counts, rate and ETA of one job."""
-    return progress_of(_job(store, job_id))
+def progress(job_id: str, store: StoreDep, user: UserDep) -> Progress:
+    """Counts, rate and ETA of one of the caller's jobs."""
+    return progress_of(_job(store, job_id, user))
 
 
 @router.get("/jobs", response_model=JobsPage)
 def list_jobs(
     store: StoreDep,
+    user: UserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    everyone: Annotated[bool, Query(alias="all", description="every user's (admins)")] = False,
 ) -> JobsPage:
-    """Jobs, newest first, a page at a time."""
-    rows = store.list_jobs(limit=limit, offset=offset)
-    return JobsPage(data=[progress_of(r) for r in rows], count=store.count_jobs())
+    """The caller's jobs, newest first, a page at a time; ``?all=true`` (admins): all."""
+    if everyone and not user.admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "all=true needs an admin key")
+    owner = None if everyone else user.user
+    rows = store.list_jobs(limit=limit, offset=offset, user=owner)
+    return JobsPage(data=[progress_of(r) for r in rows], count=store.count_jobs(user=owner))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=Progress)
-def cancel(job_id: str, store: StoreDep) -> Progress:
+def cancel(job_id: str, store: StoreDep, user: UserDep, audit: AuditDep) -> Progress:
     """Stop a job; unread files are recorded as skipped (409 if it already ended)."""
-    _job(store, job_id)
+    _job(store, job_id, user)
     if not store.request_cancel(job_id=job_id):
         raise HTTPException(status.HTTP_409_CONFLICT, "the job has already finished")
-    return progress_of(_job(store, job_id))
+    audit("cancel", job_id)
+    return progress_of(_job(store, job_id, user))
 
 
 @router.get("/files/{job_id}", response_model=list[FileSummary])
 def files(
     job_id: str,
     store: StoreDep,
+    user: UserDep,
     status_filter: Annotated[FileStatus | None, Query(alias="status")] = None,
     review: Annotated[bool, Query(description="only files with pages to review")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -128,7 +156,7 @@ def files(
 ) -> list[FileSummary]:
     """Per-file outcomes without text: ``?status=failed`` for the error list,
     ``?review=true`` for files with pages that warn (low confidence, blank)."""
-    _job(store, job_id)
+    _job(store, job_id, user)
     records = store.iter_records(job_id=job_id, status=status_filter)
     if review:
         records = (r for r in records if r.warnings)
@@ -152,6 +180,8 @@ def results(
     job_id: str,
     store: StoreDep,
     settings: SettingsDep,
+    user: UserDep,
+    audit: AuditDep,
     format: Annotated[str, Query(pattern="^(zip|jsonl|json|csv|txt)$")] = "zip",
 ) -> FileResponse:
     """The results ZIP (the job's ``export_formats`` and its summary), or one file.
@@ -159,7 +189,7 @@ def results(
     The ZIP holds ``pdf/``, ``hocr/`` and ``alto/`` folders when the job made them.
     ``?format=jsonl|json|csv|txt`` gives that one file whatever the job's formats were.
     """
-    row = _job(store, job_id)
+    row = _job(store, job_id, user)
     if not row.status.finished:
         raise HTTPException(status.HTTP_409_CONFLICT, f"the job is {row.status.value}")
     out = settings.resolved_output_root / job_id
@@ -168,6 +198,7 @@ def results(
         summary = summary_of(row, store.failures_by_code(job_id=job_id))
         formats = [*row.params.export_formats, "zip"] if format == "zip" else [format]
         export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=formats)
+    audit("download", job_id, format)
     return FileResponse(wanted, media_type=_MEDIA[format], filename=f"ocr-{job_id}.{format}")
 
 
@@ -179,7 +210,9 @@ def options(settings: SettingsDep) -> Options:
     for root in roots:
         if root.is_dir():
             folders += sorted(
-                str(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                str(p)
+                for p in root.iterdir()
+                if p.is_dir() and not p.name.startswith(".") and confine(str(p), roots)
             )
     return Options(
         providers=providers(),
@@ -190,11 +223,37 @@ def options(settings: SettingsDep) -> Options:
     )
 
 
-def _job(store: StoreDep, job_id: str) -> JobRow:
+def _job(store: StoreDep, job_id: str, user: Principal) -> JobRow:
+    """The job if the caller may see it; 404 otherwise, so that ids reveal nothing."""
     row = store.get_job(job_id) if JOB_ID_PATTERN.match(job_id) else None
-    if row is None:
+    if row is None or not (user.admin or row.user == user.user):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
     return row
+
+
+def _limit(settings: SettingsDep, user: Principal) -> int:
+    """The user's running-job limit: their key's own, else the server's (0: none)."""
+    return settings.user_max_running_jobs if user.max_running is None else user.max_running
+
+
+def _check_quota(store: StoreDep, settings: SettingsDep, user: Principal) -> None:
+    limit = _limit(settings, user)
+    if limit and store.count_running(user=user.user) >= limit:
+        _too_many(RunningJobLimitError(user.user, limit))
+
+
+def _start(
+    store: StoreDep, settings: SettingsDep, params: JobParams, job_id: str, user: Principal
+) -> None:
+    """Hand the job to the runner; 429 when the user is at the running-job limit."""
+    try:
+        start_job(store, params, job_id=job_id, user=user.user, max_running=_limit(settings, user))
+    except RunningJobLimitError as exc:
+        _too_many(exc)
+
+
+def _too_many(exc: RunningJobLimitError) -> NoReturn:
+    raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from exc
 
 
 def _params(
@@ -207,6 +266,7 @@ def _params(
     export_formats: list[str] | None = None,
     output_dir: str | None = None,
     deskew: bool = False,
+    input_root: str | None = None,
 ) -> JobParams:
     """Validated job parameters (the caller confined the paths); 422 for an unknown
     provider, language or format."""
@@ -220,6 +280,7 @@ def _params(
             export_formats=export_formats,
             output_dir=output_dir,
             deskew=deskew,
+            input_root=input_root,
             check_paths=False,
         )
     except UsageError as exc:

@@ -1,5 +1,6 @@
 "use strict";
-// The page talks to the same API as any client, with the token kept in this browser.
+// The page talks to the same API as any client, with the user's API key kept in this
+// browser; the job list shows that user's jobs.
 const $ = (id) => document.getElementById(id);
 let token = localStorage.getItem("ocr-ray-token") || "";
 let options = null;
@@ -20,8 +21,9 @@ async function api(path, init = {}) {
 function text(el, value) { el.textContent = value; return el; }
 
 async function loadOptions() {
+  const me = await (await api("/api/me")).json();
   options = await (await api("/api/bulk/options")).json();
-  text($("auth-status"), "connected");
+  text($("auth-status"), `connected as ${me.user}${me.admin ? " (admin)" : ""}`);
   const provider = $("provider");
   provider.replaceChildren(...Object.keys(options.providers).map((name) => {
     const option = text(document.createElement("option"), name);
