@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ocr_ray.exceptions import UsageError
@@ -153,12 +154,20 @@ def _write_zip(path: Path, root: Path, members: list[Path]) -> Path:
     # archive folders, which mirror input paths inside the input roots: never absolute.
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for member in members:
-            files = (
-                sorted(p for p in member.rglob("*") if p.is_file()) if member.is_dir() else [member]
-            )
-            for file in files:
+            for file in _files_under(member) if member.is_dir() else [member]:
                 archive.write(file, arcname=file.relative_to(root).as_posix())
     return path
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Files under ``folder`` in a stable order, one folder's listing in memory at a time
+    (a job's archive folders can hold a million documents)."""
+    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _files_under(Path(entry.path))
+        elif entry.is_file(follow_symlinks=False):
+            yield Path(entry.path)
 
 
 _WRITERS = {"jsonl": _write_jsonl, "json": _write_json, "csv": _write_csv, "txt": _write_txt}

@@ -35,6 +35,7 @@ def progress_of(row: JobRow) -> Progress:
         review_pages=row.review_pages,
         rate=round(rate, 3),
         eta_s=None if eta is None else round(eta, 1),
+        finish_at=None if eta is None else round(time.time() + eta),
         error=row.error,
         user=row.user,
     )

@@ -1,4 +1,4 @@
-"""The Ray task that OCRs one file or page range on a worker."""
+"""The Ray task that OCRs page ranges (of one file, or several small files) on a worker."""
 
 from __future__ import annotations
 
@@ -74,6 +74,11 @@ def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
     return result
 
 
+def ocr_units_local(units: list[PageRange], options: TaskOptions) -> list[UnitResult]:
+    """OCR several page ranges in turn (a packed task), each with its own result."""
+    return [ocr_unit_local(unit, options) for unit in units]
+
+
 def _read_into(result: UnitResult, unit: PageRange, options: TaskOptions) -> None:
     engine = get_engine(options.provider, options.languages)
     result.engine, result.engine_version = engine.name, engine.version
@@ -143,5 +148,5 @@ def _node_id() -> str | None:
 
 # Bad input is returned as a result, so retry_exceptions stays off: Ray only retries
 # when the process or node running the task dies.
-ocr_unit = ray.remote(retry_exceptions=False)(ocr_unit_local)
-probe = ray.remote(probe_local)
+ocr_units = ray.remote(retry_exceptions=False)(ocr_units_local)
+probe_engine_task = ray.remote(probe_local)

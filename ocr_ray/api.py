@@ -8,8 +8,7 @@ little more, and gets it here rather than from the private modules:
 * ``progress_of`` and ``summary_of`` read a stored job's figures;
 * ``export_job`` and ``parse_formats`` write and check result formats;
 * ``providers`` lists the engines with their installed languages;
-* ``connect`` joins Ray the way the library does; ``count_input_files`` counts a job's
-  input files (the scan's own rules).
+* ``connect`` joins Ray the way the library does.
 """
 
 from __future__ import annotations
@@ -20,13 +19,10 @@ from ocr_ray._job import new_job_id, run_stored_job
 from ocr_ray._params import build_params
 from ocr_ray._progress import progress_of, summary_of
 from ocr_ray._ray_init import connect
-from ocr_ray._scan import iter_files
-from ocr_ray.models import JobParams
 
 __all__ = [
     "build_params",
     "connect",
-    "count_input_files",
     "export_job",
     "new_job_id",
     "parse_formats",
@@ -40,9 +36,3 @@ __all__ = [
 def providers() -> dict[str, list[str]]:
     """Every registered provider with its installed languages, sorted."""
     return {name: sorted(get_provider(name).available_languages()) for name in provider_names()}
-
-
-def count_input_files(params: JobParams) -> int:
-    """How many candidate files a job's inputs hold (one walk of the tree)."""
-    files = iter_files(params.paths, recursive=params.recursive, root=params.input_root)
-    return sum(1 for _ in files)

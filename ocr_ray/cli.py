@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ocr_ray._cli_components import add_component_commands
 from ocr_ray._export import parse_formats
 from ocr_ray._job import Job, get_job, list_jobs, resume, submit
+from ocr_ray._plan import DEFAULT_PAGES_PER_CORE_S, Plan, Rate, measured_rate, parse_duration
 from ocr_ray.exceptions import ExitCode, OcrRayError, UsageError
-from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, JobStatus, JobSummary
+from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, JobStatus, JobSummary, Progress
+from ocr_ray.store import open_store
 
 EPILOG = """\
 exit codes:
@@ -46,8 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--formats", default=",".join(EXPORT_FORMATS))
     cancel = commands.add_parser("cancel", help="cancel a running job")
     cancel.add_argument("job_id")
+    _add_plan(commands)
     add_component_commands(commands)
     return parser
+
+
+def _add_plan(commands: argparse._SubParsersAction) -> None:
+    plan = commands.add_parser("plan", help="the cores and workers N pages need in a time")
+    plan.add_argument("--pages", type=int, required=True, help="pages to read")
+    plan.add_argument("--within", default="7d", help="time allowed: 7d, 36h, 2w (default 7d)")
+    plan.add_argument("--files", type=int, help="documents, for the coordinator's pace")
+    plan.add_argument(
+        "--rate",
+        type=float,
+        help="pages/s per core (default: the newest finished job in the store, which "
+        f"records its cluster's CPUs; else {DEFAULT_PAGES_PER_CORE_S}, measured here)",
+    )
+    plan.add_argument("--cores-per-worker", type=int, default=16)
+    plan.add_argument("--utilisation", type=float, default=0.8, help="busy share to plan for")
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
@@ -189,9 +208,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print(
             f"{p.job_id}  {p.status.value:<11} {p.current}/{p.total} files  "
             f"{p.succeeded} ok  {p.failed} failed  {p.skipped} skipped  {p.pages} pages  "
-            f"{p.review_pages} to review"
+            f"{p.review_pages} to review{_finish(p)}"
         )
     return ExitCode.ok
+
+
+def _finish(progress: Progress) -> str:
+    if progress.finish_at is None:
+        return ""
+    return f"  done by {time.strftime('%Y-%m-%d %H:%M', time.localtime(progress.finish_at))}"
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -211,12 +236,37 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return ExitCode.ok
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the capacity a number of pages needs within a time."""
+    if args.pages < 1 or args.cores_per_worker < 1 or not 0 < args.utilisation <= 1:
+        raise UsageError(
+            "--pages and --cores-per-worker must be 1 or more, --utilisation in (0, 1]"
+        )
+    if args.rate is not None:
+        rate = Rate(args.rate, "given with --rate")
+    else:
+        rate = measured_rate(open_store(args.store)) or Rate(
+            DEFAULT_PAGES_PER_CORE_S, "the default, measured on 300 dpi book pages"
+        )
+    plan = Plan(
+        pages=args.pages,
+        seconds=parse_duration(args.within),
+        rate=rate,
+        utilisation=args.utilisation,
+        cores_per_worker=args.cores_per_worker,
+        files=args.files,
+    )
+    print("\n".join(plan.lines()))
+    return ExitCode.ok
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "status": cmd_status,
     "jobs": cmd_jobs,
     "export": cmd_export,
     "cancel": cmd_cancel,
+    "plan": cmd_plan,
 }
 
 

@@ -135,6 +135,9 @@ class Progress(BaseModel):
     review_pages: int  # pages read with a warning (low confidence, blank)
     rate: float  # files per second in the current run
     eta_s: float | None
+    # When it will be done at the current rate (Unix time), once the walk has counted
+    # every file: the projection a 500,000-document job is planned by.
+    finish_at: float | None = None
     error: str | None = None  # why a failed job failed (e.g. the engine probe's finding)
     user: str | None = None  # the API user who submitted it (None: CLI or library)
 

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=150_000_000, gt=0)
     timeout_per_file_s: float = Field(default=600.0, gt=0)
     pages_per_task: int = Field(default=4, ge=1)
+    # Small files are packed into one task up to this many pixels (about one A4 page
+    # at 300 dpi) and this many files, so a Ray task's fixed cost is shared.
+    task_pixels: int = Field(default=8_000_000, ge=1)
+    max_files_per_task: int = Field(default=64, ge=1)
+    probe_batch: int = Field(default=256, ge=1)  # paths per probe task on a worker
     # A page whose mean word confidence (0-100) is below this gets an orientation check;
     # still below after it, its record carries a low_confidence warning.
     low_confidence: float = Field(default=60.0, ge=0, le=100)
@@ -40,7 +45,6 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=3, ge=0)
     write_batch_size: int = Field(default=64, ge=1)
     write_interval_s: float = Field(default=1.0, gt=0)
-    probe_threads: int = Field(default=4, ge=1)
     # A running job renews its lease this often; after 3 missed renewals it shows as
     # interrupted (its coordinator died) and may be resumed.
     heartbeat_s: float = Field(default=10.0, gt=0)

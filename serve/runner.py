@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ocr_ray.api import count_input_files, run_stored_job
+from ocr_ray.api import run_stored_job
 from ocr_ray.models import JobParams, JobStatus
 from ocr_ray.settings import get_settings
 from ocr_ray.store import Store, open_store
@@ -23,6 +24,7 @@ _log = logging.getLogger(__name__)
 RUNNER_NAME = "ocr-ray-job-runner"
 NAMESPACE = "ocr_ray"
 API_OWNER = "api"
+_SIZING_POLL_S = 0.5
 # Its own jobs left running by a previous life of this actor show as interrupted once
 # their lease has run out; either way they are this actor's to continue.
 _RESUMABLE = (JobStatus.queued, JobStatus.running, JobStatus.cancelling, JobStatus.interrupted)
@@ -67,18 +69,40 @@ class JobRunner:
         if row is None or row.status.finished:
             return
         scaler = self._scaler() if get_settings().autoscale else None
+        scaled = threading.Event()
+        sizing = threading.Thread(
+            target=self._size_for, args=(scaler, store, job_id, scaled), daemon=True
+        )
         if scaler is not None:
-            try:
-                scaler.before_job(count_input_files(row.params))
-            except Exception:  # no capacity change: the job runs on what is there
-                _log.exception("job-size scaling failed before job %s", job_id)
+            sizing.start()
         try:
             run_stored_job(job_id, store=store)
         except Exception:  # recorded as failed in the store by the coordinator
             return
         finally:
             if scaler is not None:
-                scaler.after_job()
+                sizing.join()
+                if scaled.is_set():
+                    scaler.after_job()
+
+    @staticmethod
+    def _size_for(scaler: Any, store: Store, job_id: str, scaled: threading.Event) -> None:
+        """Scale the workers to the job once its walk has counted enough files.
+
+        The count comes from the job's own walk (in the store), so the tree is walked
+        once; the job starts at once on what is there and grows as workers join.
+        """
+        enough = scaler.files_per_worker * scaler.max_replicas
+        while (row := store.get_job(job_id)) is not None and not row.status.finished:
+            counted = row.expected_total or 0
+            if row.scan_complete or counted >= enough:
+                try:
+                    scaled.set()
+                    scaler.before_job(counted)
+                except Exception:  # no capacity change: the job runs on what is there
+                    _log.exception("job-size scaling failed for job %s", job_id)
+                return
+            time.sleep(_SIZING_POLL_S)
 
     def _scaler(self) -> Any:
         """The swarm job scaler (cluster/ is only present in the cluster image)."""

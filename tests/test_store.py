@@ -27,8 +27,8 @@ def _record(path: str, status: FileStatus = FileStatus.succeeded) -> FileRecord:
 def test_a_file_is_counted_once_however_often_it_is_delivered(store_url: str) -> None:
     store = open_store(store_url)
     store.create_job(job_id="j", params=JobParams(paths=["/x"]))
-    assert store.add_files(job_id="j", items=[(0, "a"), (1, "b")]) == set()
-    assert store.add_files(job_id="j", items=[(0, "a")]) == set()  # registering twice adds nothing
+    assert store.add_files(job_id="j", items=[(0, "a"), (1, "b")]) == 2
+    assert store.add_files(job_id="j", items=[(0, "a")]) == 0  # registering twice adds nothing
     assert store.complete_files(job_id="j", records=[_record("a")]) == 1
     assert (
         store.complete_files(job_id="j", records=[_record("a"), _record("b", FileStatus.failed)])
@@ -38,7 +38,9 @@ def test_a_file_is_counted_once_however_often_it_is_delivered(store_url: str) ->
     assert row is not None
     assert (row.total, row.succeeded, row.failed, row.pages, row.characters) == (2, 1, 1, 1, 5)
     assert store.failures_by_code(job_id="j") == {"corrupt_image": 1}
-    assert store.add_files(job_id="j", items=[(0, "a"), (1, "b"), (2, "c")]) == {"a", "b"}
+    assert store.add_files(job_id="j", items=[(0, "a"), (1, "b"), (2, "c")]) == 1
+    # Only "c" is still to do (a resume reads from the store what is left, in order).
+    assert [path for _, path in store.pending_files(job_id="j", after=0, limit=10)] == ["c"]
     assert [r.path for r in store.iter_records(job_id="j")] == ["a", "b"]
     assert store.find_by_sha(job_id="j", sha256="aa") is not None
     assert store.find_by_sha(job_id="j", sha256="bb") is None  # failed results are not reused

@@ -38,6 +38,7 @@ class JobRow:
     low_confidence_pages: int = 0
     blank_pages: int = 0
     user: str | None = None  # the API user who submitted it; None for CLI and library jobs
+    cpus: float | None = None  # the most CPUs the cluster had during the job's runs
 
     @property
     def done(self) -> int:
@@ -143,11 +144,23 @@ class Store(Protocol):
     def renew_lease(self, *, job_id: str, lease_s: float) -> None:
         """Extend a running job's lease: its coordinator is alive."""
 
-    def finish_run(self, *, job_id: str, status: JobStatus, error: str | None = None) -> None:
-        """Mark the end of a run with its final status."""
+    def finish_run(
+        self,
+        *,
+        job_id: str,
+        status: JobStatus,
+        error: str | None = None,
+        cpus: float | None = None,
+    ) -> None:
+        """Mark the end of a run with its final status (and the most CPUs it had)."""
 
-    def add_files(self, *, job_id: str, items: list[tuple[int, str]]) -> set[str]:
-        """Register (seq, path) pairs as pending; return those already finished."""
+    def add_files(self, *, job_id: str, items: list[tuple[int, str]]) -> int:
+        """Register (seq, path) pairs as pending; a path already known keeps its row.
+        Returns how many were new."""
+
+    def pending_files(self, *, job_id: str, after: int, limit: int) -> list[tuple[int, str]]:
+        """Up to ``limit`` (row, path) of files still pending, in the order they were
+        registered, starting after row ``after`` (0: from the first)."""
 
     def complete_files(self, *, job_id: str, records: list[FileRecord]) -> int:
         """Store final records; a file already final is not counted again."""

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     lease_until REAL,
-    user TEXT
+    user TEXT,
+    cpus REAL
 );
 CREATE TABLE IF NOT EXISTS files (
     job_id TEXT NOT NULL,
@@ -56,6 +57,8 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_by_seq ON files (job_id, seq);
 CREATE INDEX IF NOT EXISTS files_by_sha ON files (job_id, sha256);
+-- Only the files still to do: it shrinks as they finish, and no other query can use it.
+CREATE INDEX IF NOT EXISTS files_pending ON files (job_id) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, record TEXT NOT NULL, created_at REAL);
 """
 # Columns added after the first release, with their definitions, for older stores.
@@ -65,6 +68,7 @@ _ADDED_COLUMNS = {
     "low_confidence_pages": "INTEGER NOT NULL DEFAULT 0",
     "blank_pages": "INTEGER NOT NULL DEFAULT 0",
     "user": "TEXT",
+    "cpus": "REAL",
 }
 # Indexes on added columns, made once the migration has added them.
 _LATE_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at);"
@@ -179,14 +183,22 @@ class SqliteStore(SqliteUsers):
                 "UPDATE jobs SET lease_until = ? WHERE id = ?", (time.time() + lease_s, job_id)
             )
 
-    def finish_run(self, *, job_id: str, status: JobStatus, error: str | None = None) -> None:
+    def finish_run(
+        self,
+        *,
+        job_id: str,
+        status: JobStatus,
+        error: str | None = None,
+        cpus: float | None = None,
+    ) -> None:
         now = time.time()
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ?, error = ?,"
-                " elapsed_prior_s = elapsed_prior_s + (? - COALESCE(started_at, ?))"
+                " elapsed_prior_s = elapsed_prior_s + (? - COALESCE(started_at, ?)),"
+                " cpus = MAX(COALESCE(cpus, 0), COALESCE(?, 0))"
                 " WHERE id = ?",
-                (status.value, now, error, now, now, job_id),
+                (status.value, now, error, now, now, cpus, job_id),
             )
 
     def set_scan_total(self, *, job_id: str, total: int, complete: bool) -> None:
@@ -212,7 +224,7 @@ class SqliteStore(SqliteUsers):
         return bool(found and found[0])
 
     # Files ----------------------------------------------------------------
-    def add_files(self, *, job_id: str, items: list[tuple[int, str]]) -> set[str]:
+    def add_files(self, *, job_id: str, items: list[tuple[int, str]]) -> int:
         with self._tx() as db:
             before = db.total_changes
             db.executemany(
@@ -221,12 +233,16 @@ class SqliteStore(SqliteUsers):
             )
             added = db.total_changes - before
             db.execute("UPDATE jobs SET total = total + ? WHERE id = ?", (added, job_id))
-            marks = ",".join("?" * len(items))
-            rows = db.execute(
-                f"SELECT path FROM files WHERE job_id = ? AND path IN ({marks}) AND status != ?",
-                (job_id, *(path for _, path in items), FileStatus.pending.value),
-            )
-            return {row[0] for row in rows}
+            return added
+
+    def pending_files(self, *, job_id: str, after: int, limit: int) -> list[tuple[int, str]]:
+        # The literal 'pending' lets SQLite use the partial index.
+        rows = self._db().execute(
+            "SELECT rowid, path FROM files WHERE job_id = ? AND status = 'pending'"
+            " AND rowid > ? ORDER BY rowid LIMIT ?",
+            (job_id, after, limit),
+        )
+        return [(int(row[0]), str(row[1])) for row in rows]
 
     def complete_files(self, *, job_id: str, records: list[FileRecord]) -> int:
         counts = dict.fromkeys(_COUNTERS, 0)

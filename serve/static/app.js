@@ -118,7 +118,8 @@ async function poll() {
   if (jobId !== currentJob) return;
   $("bar").value = p.percentage;
   text($("job-status"), p.status);
-  const eta = p.eta_s == null ? "" : ` · ETA ${Math.round(p.eta_s)} s`;
+  const eta = p.finish_at == null ? "" :
+    ` · ETA ${Math.round(p.eta_s)} s (done by ${new Date(p.finish_at * 1000).toLocaleString()})`;
   const reason = p.error ? ` · ${p.error}` : "";
   text($("counts"), `${p.current}/${p.total} files · ${p.succeeded} ok · ${p.failed} failed · ` +
     `${p.skipped} skipped · ${p.pages} pages · ${p.review_pages} to review · ` +

@@ -1,0 +1,190 @@
+"""OCR tasks: page ranges packed into Ray tasks, with backpressure and a watchdog.
+
+Small files are packed several to a task, up to a pixel budget, so that the fixed cost
+of a Ray task is paid once for many one-line images; a page range of a long document
+is at least one task of its own. Each range still has its own result, timeout and
+record. A packed task that dies or hangs is not failed as a whole: its ranges are sent
+again one to a task, so that one bad file can only fail itself.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import ray
+
+from ocr_ray._engines import Provider
+from ocr_ray._pipeline import PageRange
+from ocr_ray._tasks import TaskOptions, UnitResult, ocr_units
+from ocr_ray.exceptions import ErrorCode
+from ocr_ray.models import ErrorInfo
+from ocr_ray.settings import Settings
+
+_CAPACITY_REFRESH_S = 10.0
+_LOST_ERRORS = (
+    ray.exceptions.WorkerCrashedError,
+    ray.exceptions.NodeDiedError,
+    ray.exceptions.ObjectLostError,
+    ray.exceptions.OutOfMemoryError,
+    ray.exceptions.LocalRayletDiedError,
+)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A page range ready to read, with what its pages weigh."""
+
+    range: PageRange
+    pixels: int  # all its pages together: what the packing budget counts
+    page_pixels: int  # its largest page: what the task's memory is sized by
+    alone: bool = False  # sent again on its own after its packed task failed
+
+
+@dataclass
+class _InFlight:
+    units: list[Unit]
+    submitted_at: float
+    timed_out: bool = False
+
+
+class Dispatcher:
+    """Submits units as packed Ray tasks within a window of tasks in flight."""
+
+    def __init__(self, options: TaskOptions, provider: Provider, settings: Settings) -> None:
+        self.options, self.provider, self.settings = options, provider, settings
+        self.ready: deque[Unit] = deque()
+        self._inflight: dict[ray.ObjectRef, _InFlight] = {}
+        self._window, self._window_checked = 2, 0.0
+        self.most_cpus = 0.0  # the cluster's largest CPU count seen (for capacity plans)
+
+    @property
+    def refs(self) -> list[ray.ObjectRef]:
+        """The OCR tasks in flight."""
+        return list(self._inflight)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be sent or to come back."""
+        return not self.ready and not self._inflight
+
+    @property
+    def free_slots(self) -> int:
+        """Tasks that may still be sent before the window is full."""
+        return max(0, self.window() - len(self._inflight))
+
+    def units_in_flight(self) -> list[PageRange]:
+        """Every range sent or waiting (for a cancelled job's records)."""
+        sent = [u.range for flight in self._inflight.values() for u in flight.units]
+        return sent + [u.range for u in self.ready]
+
+    def submit(self) -> None:
+        """Send packed tasks until the window is full or nothing is ready."""
+        while self.ready and len(self._inflight) < self.window():
+            self._send(self._pack())
+
+    def collect(self, ready: list[ray.ObjectRef]) -> list[UnitResult]:
+        """The results of the tasks among ``ready``; failed packed tasks are split."""
+        results: list[UnitResult] = []
+        for ref in ready:
+            flight = self._inflight.pop(ref, None)
+            if flight is not None:
+                results += self._results_of(ref, flight)
+        return results
+
+    def enforce_deadlines(self) -> None:
+        """Backstop for an engine that ignores the in-task timeout: kill its worker."""
+        now = time.monotonic()
+        per_unit = self.options.timeout_s
+        for ref, flight in self._inflight.items():
+            limit = per_unit * (len(flight.units) + 1) + 60
+            if not flight.timed_out and now - flight.submitted_at > limit:
+                flight.timed_out = True
+                ray.cancel(ref, force=True)
+
+    def cancel_all(self) -> None:
+        """Cancel every task in flight (their ranges are reported by the caller)."""
+        for ref in self._inflight:
+            ray.cancel(ref)
+
+    def window(self) -> int:
+        """Tasks in flight at most: the setting, or twice the cluster's CPUs."""
+        if time.monotonic() - self._window_checked > _CAPACITY_REFRESH_S:
+            cpus = ray.cluster_resources().get("CPU", 1)
+            self.most_cpus = max(self.most_cpus, cpus)
+            self._window, self._window_checked = max(2, 2 * int(cpus)), time.monotonic()
+        return self.settings.max_in_flight or self._window
+
+    # Packing -----------------------------------------------------------------------
+    def _pack(self) -> list[Unit]:
+        """The next task's units: up to the pixel budget and the file cap, and no more
+        than a fair share of what is ready, so a small job still spreads over the slots."""
+        first = self.ready.popleft()
+        units = [first]
+        if first.alone:
+            return units
+        share = math.ceil((len(self.ready) + 1) / max(1, self.free_slots))
+        cap = min(self.settings.max_files_per_task, share)
+        budget = self.settings.task_pixels - first.pixels
+        while self.ready and len(units) < cap and not self.ready[0].alone:
+            if self.ready[0].pixels > budget:
+                break
+            budget -= self.ready[0].pixels
+            units.append(self.ready.popleft())
+        return units
+
+    def _send(self, units: list[Unit]) -> None:
+        ref = ocr_units.options(
+            name=_task_name(units),
+            max_retries=self.settings.max_retries,
+            **self.provider.resources(max(u.page_pixels for u in units)),
+        ).remote([u.range for u in units], self.options)
+        self._inflight[ref] = _InFlight(units, time.monotonic())
+
+    # Results -----------------------------------------------------------------------
+    def _results_of(self, ref: ray.ObjectRef, flight: _InFlight) -> list[UnitResult]:
+        try:
+            results: list[UnitResult] = ray.get(ref)
+            return results
+        except ray.exceptions.RayError as exc:
+            if len(flight.units) > 1:  # find the one to blame: each goes again alone
+                self.ready.extendleft(
+                    Unit(u.range, u.pixels, u.page_pixels, alone=True)
+                    for u in reversed(flight.units)
+                )
+                return []
+            return [self._failure(flight.units[0].range, exc)]
+
+    def _failure(self, unit: PageRange, exc: ray.exceptions.RayError) -> UnitResult:
+        """The error result of a task that did not return (cancelled, lost, broken)."""
+        attempts = 1
+        if isinstance(exc, ray.exceptions.TaskCancelledError):
+            code = ErrorCode.timeout
+            message = (
+                f"{unit.path}: the engine did not stop at its {self.options.timeout_s:g} s "
+                "timeout; its worker was restarted"
+            )
+        elif isinstance(exc, _LOST_ERRORS):
+            code, attempts = ErrorCode.worker_lost, self.settings.max_retries + 1
+            message = (
+                f"{unit.path}: the worker or node running it died "
+                f"{self.settings.max_retries + 1} times: {type(exc).__name__}"
+            )
+        else:
+            code, message = ErrorCode.engine_error, f"{unit.path}: {exc}"
+        return UnitResult(
+            unit=unit, error=ErrorInfo(code=code.value, message=message), attempts=attempts
+        )
+
+
+def _task_name(units: list[Unit]) -> str:
+    """What the dashboard shows: the first file, its pages, and how many more."""
+    first = units[0].range
+    name = first.path.rsplit("/", 1)[-1]
+    if first.first or first.last:
+        name += f"[p{first.first + 1}-{first.last + 1}]"
+    if len(units) > 1:
+        name += f" +{len(units) - 1} more"
+    return f"ocr {name}"[:200]

@@ -1,0 +1,121 @@
+"""The input side of a job: one walk of the tree into the store, then probes on workers.
+
+A scanner thread walks the inputs once and registers every file in the store as
+pending, in batches, with the running count; nothing else walks the tree. The
+coordinator reads the pending files back from the store in registration order (so a
+resumed job reads only what is left) and sends them to the workers to be probed, a
+batch of paths per Ray task, a few batches ahead of the OCR.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Iterator
+
+import ray
+
+from ocr_ray._probing import Probed, ProbeSpec, probe_files
+from ocr_ray._scan import iter_files
+from ocr_ray.models import JobParams
+from ocr_ray.store import Store
+
+_REGISTER_BATCH = 1024
+_SCAN_REPORT_EVERY = 10_000  # files between scan totals written while the walk goes on
+
+
+class Intake:
+    """Feeds the coordinator probed files, in batches, from one walk of the inputs."""
+
+    def __init__(self, store: Store, job_id: str, params: JobParams, *, batch: int) -> None:
+        self.store, self.job_id, self.params, self.batch = store, job_id, params, batch
+        self.spec = ProbeSpec(
+            dpi=params.dpi,
+            max_pixels=params.max_image_pixels,
+            languages=tuple(params.languages),
+            root=params.input_root,
+        )
+        self._cursor = 0  # the store row of the last pending file taken
+        self._scanned = threading.Event()
+        self._scan_error: BaseException | None = None
+        self._inflight: dict[ray.ObjectRef, list[str]] = {}
+        self._taken: deque[str] = deque()  # read from the store, not yet sent to probe
+        self._scanner = threading.Thread(target=self._scan, daemon=True, name="ocr-ray-scan")
+
+    # The walk ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start walking the inputs (on a thread; the store holds what it finds)."""
+        self._scanner.start()
+
+    def _scan(self) -> None:
+        p, total = self.params, 0
+        paths = iter_files(p.paths, recursive=p.recursive, root=p.input_root)
+        try:
+            seq = itertools.count()
+            while batch := list(itertools.islice(paths, _REGISTER_BATCH)):
+                self.store.add_files(job_id=self.job_id, items=[(next(seq), x) for x in batch])
+                total += len(batch)
+                if total % _SCAN_REPORT_EVERY < len(batch):
+                    self.store.set_scan_total(job_id=self.job_id, total=total, complete=False)
+            self.store.set_scan_total(job_id=self.job_id, total=total, complete=True)
+        except BaseException as exc:  # surfaced by the coordinator's loop
+            self._scan_error = exc
+        finally:
+            self._scanned.set()
+
+    # Probing -----------------------------------------------------------------------
+    @property
+    def refs(self) -> list[ray.ObjectRef]:
+        """The probe tasks in flight."""
+        return list(self._inflight)
+
+    @property
+    def exhausted(self) -> bool:
+        """Every file was walked, taken from the store and probed."""
+        if not self._scanned.is_set() or self._inflight:
+            return False
+        self._refill()
+        return not self._taken
+
+    def feed(self, batches: int) -> None:
+        """Keep up to ``batches`` probe tasks in flight."""
+        if self._scan_error is not None:
+            raise self._scan_error
+        while len(self._inflight) < batches:
+            paths = self._next_paths()
+            if not paths:
+                return
+            ref = probe_files.options(name=f"ocr-ray probe {len(paths)} files").remote(
+                paths, self.spec
+            )
+            self._inflight[ref] = paths
+
+    def collect(self, ready: list[ray.ObjectRef]) -> Iterator[Probed]:
+        """The outcomes of the probe tasks among ``ready``, in path order per task."""
+        for ref in ready:
+            if self._inflight.pop(ref, None) is not None:
+                yield from ray.get(ref)
+
+    def unread(self) -> Iterator[str]:
+        """Every file not yet probed, once the walk is over (a cancelled job's rest)."""
+        for ref, paths in list(self._inflight.items()):
+            ray.cancel(ref)
+            yield from paths
+        self._inflight.clear()
+        self._scanned.wait()
+        while paths := self._next_paths():
+            yield from paths
+
+    def _next_paths(self) -> list[str]:
+        self._refill()
+        return [self._taken.popleft() for _ in range(min(self.batch, len(self._taken)))]
+
+    def _refill(self) -> None:
+        """Read the next pending files from the store (registered by the walk)."""
+        if len(self._taken) >= self.batch:
+            return
+        rows = self.store.pending_files(job_id=self.job_id, after=self._cursor, limit=self.batch)
+        if rows:
+            self._cursor = rows[-1][0]
+            self._taken.extend(path for _, path in rows)

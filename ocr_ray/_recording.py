@@ -1,0 +1,135 @@
+"""The output side of a job: page-range results into one record per file, in the store.
+
+The coordinator is the only writer of a job's records, so a retried or duplicated
+task can never be counted twice. Records are written in batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from ocr_ray._documents import Probe
+from ocr_ray._metrics import record_file
+from ocr_ray._outputs import ArchiveWriter
+from ocr_ray._records import Assembly, duplicate_record
+from ocr_ray._tasks import UnitResult
+from ocr_ray._version import __version__
+from ocr_ray.exceptions import ErrorCode
+from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, JobParams
+from ocr_ray.settings import Settings
+from ocr_ray.store import Store
+
+
+class Recorder:
+    """Assembles each file's ranges, makes its documents, and stores its record."""
+
+    def __init__(
+        self,
+        store: Store,
+        job_id: str,
+        params: JobParams,
+        settings: Settings,
+        archive: ArchiveWriter | None,
+    ) -> None:
+        self.store, self.job_id, self.params, self.settings = store, job_id, params, settings
+        self.archive = archive
+        self._assemblies: dict[str, Assembly] = {}
+        self._writes: list[FileRecord] = []
+        self._last_flush = time.monotonic()
+
+    def expect(self, probe: Probe, ranges: int) -> None:
+        """A file whose ``ranges`` page ranges are about to be read."""
+        self._assemblies[probe.path] = Assembly(probe, self.params.languages, ranges)
+
+    def deliver(self, part: UnitResult) -> FileRecord | None:
+        """Take one range's result; the file's record once all its ranges are in."""
+        assembly = self._assemblies[part.unit.path]
+        if self.archive is not None and part.archive:
+            self.archive.stage(part.unit.path, part.unit.first, part.archive)
+            part.archive = {}
+        assembly.add(part)
+        if not assembly.complete:
+            return None
+        del self._assemblies[part.unit.path]
+        record = self._finish(assembly)
+        self.write(record)
+        if self.params.cache and record.status is FileStatus.succeeded:
+            self.store.cache_put(key=self._cache_key(assembly.probe.sha256), record=record)
+        return record
+
+    def known_result(self, sha256: str) -> FileRecord | None:
+        """A successful record of identical content: this job's, or the cache's."""
+        for record in self._writes:
+            if record.sha256 == sha256 and record.status is FileStatus.succeeded:
+                return record
+        found = self.store.find_by_sha(job_id=self.job_id, sha256=sha256)
+        # Another job's documents are not under this job's output folder.
+        if found is None and self.params.cache and self.archive is None:
+            found = self.store.cache_get(key=self._cache_key(sha256))
+        return found
+
+    def reuse(self, probe: Probe, original: FileRecord) -> bool:
+        """Record ``probe`` as a copy of ``original``; False if its documents are gone."""
+        record = duplicate_record(probe.path, probe, original)
+        if self.archive is not None:
+            outputs = self.archive.copy(original.outputs, probe.path)
+            if outputs is None:
+                return False
+            record.outputs = outputs
+        self.write(record)
+        return True
+
+    def write(self, record: FileRecord) -> None:
+        """Queue a final record for the next batch."""
+        self._writes.append(record)
+        record_file(record, self.params.provider)
+
+    def flush_if_due(self) -> None:
+        """Write the batch if it is full or old enough."""
+        due = time.monotonic() - self._last_flush >= self.settings.write_interval_s
+        if due or len(self._writes) >= self.settings.write_batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the batch now."""
+        if self._writes:
+            self.store.complete_files(job_id=self.job_id, records=self._writes)
+            self._writes = []
+        self._last_flush = time.monotonic()
+
+    def _finish(self, assembly: Assembly) -> FileRecord:
+        """The file's record, with its archive documents assembled if it succeeded."""
+        record = assembly.record()
+        if self.archive is None:
+            return record
+        if record.status is not FileStatus.succeeded:
+            self.archive.discard(record.path)
+            return record
+        firsts = [part.unit.first for part in assembly.parts]
+        system = f"{record.engine or self.params.provider} {record.engine_version or ''}".strip()
+        try:
+            record.outputs = self.archive.finish(record.path, firsts, system)
+        except Exception as exc:  # disk full, a damaged part: this file fails, not the job
+            self.archive.discard(record.path)
+            record.status = FileStatus.failed
+            record.error = ErrorInfo(
+                code=ErrorCode.output_failed.value,
+                message=f"{record.path}: its {', '.join(self.archive.formats)} could not be "
+                f"written: {type(exc).__name__}: {exc}",
+            )
+        return record
+
+    def _cache_key(self, sha256: str) -> str:
+        p = self.params
+        parts = [
+            sha256,
+            p.provider,
+            "+".join(p.languages),
+            str(p.dpi),
+            str(p.skip_text),
+            str(p.rotate),
+            str(p.deskew),
+            __version__,
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
