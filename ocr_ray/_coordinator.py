@@ -68,7 +68,7 @@ class Coordinator:
         )
         self._provider = get_provider(params.provider)
         self.intake = Intake(store, job_id, params, batch=settings.probe_batch)
-        self.dispatcher = Dispatcher(self.options, self._provider, settings)
+        self.dispatcher = Dispatcher(self.options, self._provider, settings, name=f"ocr {job_id}")
         self.recorder = Recorder(store, job_id, params, settings, writer)
         self._waiting_on_sha: dict[str, list[Probe]] = {}
         self._stop = threading.Event()

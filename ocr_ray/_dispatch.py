@@ -53,8 +53,11 @@ class _InFlight:
 class Dispatcher:
     """Submits units as packed Ray tasks within a window of tasks in flight."""
 
-    def __init__(self, options: TaskOptions, provider: Provider, settings: Settings) -> None:
+    def __init__(
+        self, options: TaskOptions, provider: Provider, settings: Settings, *, name: str
+    ) -> None:
         self.options, self.provider, self.settings = options, provider, settings
+        self.name = name  # of every task: one per job, never one per file (see _send)
         self.ready: deque[Unit] = deque()
         self._inflight: dict[ray.ObjectRef, _InFlight] = {}
         self._window, self._window_checked = 2, 0.0
@@ -136,8 +139,10 @@ class Dispatcher:
         return units
 
     def _send(self, units: list[Unit]) -> None:
+        # Ray keeps state for every distinct task name for the life of the process (4.5 KB
+        # each, measured): a name per file grew the driver by gigabytes over a big job.
         ref = ocr_units.options(
-            name=_task_name(units),
+            name=self.name,
             max_retries=self.settings.max_retries,
             **self.provider.resources(max(u.page_pixels for u in units)),
         ).remote([u.range for u in units], self.options)
@@ -177,14 +182,3 @@ class Dispatcher:
         return UnitResult(
             unit=unit, error=ErrorInfo(code=code.value, message=message), attempts=attempts
         )
-
-
-def _task_name(units: list[Unit]) -> str:
-    """What the dashboard shows: the first file, its pages, and how many more."""
-    first = units[0].range
-    name = first.path.rsplit("/", 1)[-1]
-    if first.first or first.last:
-        name += f"[p{first.first + 1}-{first.last + 1}]"
-    if len(units) > 1:
-        name += f" +{len(units) - 1} more"
-    return f"ocr {name}"[:200]

@@ -86,9 +86,7 @@ class Intake:
             paths = self._next_paths()
             if not paths:
                 return
-            ref = probe_files.options(name=f"ocr-ray probe {len(paths)} files").remote(
-                paths, self.spec
-            )
+            ref = probe_files.options(name=f"probe {self.job_id}").remote(paths, self.spec)
             self._inflight[ref] = paths
 
     def collect(self, ready: list[ray.ObjectRef]) -> Iterator[Probed]:

@@ -30,7 +30,8 @@ os.environ.update(
     OCR_RAY_HOME=str(_HOME),
     OCR_RAY_INCLUDE_DASHBOARD="0",
     OCR_RAY_EXTRA_PROVIDERS=(
-        "faulty=tests.fault_engines:FaultyProvider,slow=tests.fault_engines:SlowProvider"
+        "faulty=tests.fault_engines:FaultyProvider,slow=tests.fault_engines:SlowProvider,"
+        "null=benchmarks.null_engine:NullProvider"
     ),
     OCR_RAY_TEST_CRASH_DIR=str(_HOME / "crash-markers"),
     PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),

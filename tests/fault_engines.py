@@ -19,6 +19,7 @@ from ocr_ray._engines.tesseract import TesseractProvider
 
 HANG_WIDTH = 777  # pages this wide hang forever
 CRASH_WIDTH = 778  # pages this wide kill their worker process on the first attempt
+POISON_WIDTH = 779  # pages this wide kill their worker process on every attempt
 SLOW_S = 2.0  # the slow provider's least time per page
 PROBE_WIDTH = 64  # the engine probe's blank page, which the slow provider lets through
 
@@ -31,6 +32,8 @@ class _Wrapped(Engine):
         if image.width == HANG_WIDTH:
             while True:
                 time.sleep(1)
+        if image.width == POISON_WIDTH:
+            os._exit(1)
         if image.width == CRASH_WIDTH:
             marker = (
                 Path(os.environ["OCR_RAY_TEST_CRASH_DIR"])

@@ -12,6 +12,7 @@ from PIL import Image
 from ocr_ray._languages import engine_names
 from ocr_ray.exceptions import UnknownLanguageError
 
+_MEMORY_STEP = 32 * 1024 * 1024
 LANGUAGE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,31}$")
 
 
@@ -86,4 +87,6 @@ class Provider(ABC):
     def resources(self, pixels: int) -> dict[str, Any]:
         """Ray resource hints for one task over pages of at most ``pixels`` pixels."""
         memory = self.base_memory_bytes + int(pixels * self.bytes_per_pixel)
-        return {"num_cpus": 1, "memory": memory}
+        # In steps: Ray keeps every distinct resource shape it sees for the life of the
+        # process, and page sizes vary without end.
+        return {"num_cpus": 1, "memory": -(-memory // _MEMORY_STEP) * _MEMORY_STEP}
