@@ -12,6 +12,7 @@ from ocr_ray._cli_components import add_component_commands
 from ocr_ray._export import parse_formats
 from ocr_ray._job import Job, get_job, list_jobs, resume, submit
 from ocr_ray._plan import DEFAULT_PAGES_PER_CORE_S, Plan, Rate, measured_rate, parse_duration
+from ocr_ray._ray_init import start_local, stop_local
 from ocr_ray.exceptions import ExitCode, OcrRayError, UsageError
 from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, JobStatus, JobSummary, Progress
 from ocr_ray.store import open_store
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", help="cancel a running job")
     cancel.add_argument("job_id")
     _add_plan(commands)
+    up = commands.add_parser("up", help="start a local Ray that later runs reuse")
+    up.add_argument("--cpus", type=int, help="CPUs it offers (default: all)")
+    commands.add_parser("down", help="stop the local Ray that 'up' started")
     add_component_commands(commands)
     return parser
 
@@ -236,6 +240,20 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return ExitCode.ok
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start a local Ray once, so that each run skips Ray's start-up."""
+    start_local(args.cpus)
+    print("local Ray is up; 'ocr-ray run' on this machine uses it until 'ocr-ray down'")
+    return ExitCode.ok
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Stop the local Ray."""
+    stop_local()
+    print("local Ray stopped")
+    return ExitCode.ok
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the capacity a number of pages needs within a time."""
     if args.pages < 1 or args.cores_per_worker < 1 or not 0 < args.utilisation <= 1:
@@ -267,6 +285,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": cmd_export,
     "cancel": cmd_cancel,
     "plan": cmd_plan,
+    "up": cmd_up,
+    "down": cmd_down,
 }
 
 

@@ -149,3 +149,30 @@ def test_status_jobs_and_export_reattach(tmp_path: Path, store_url: str) -> None
     assert (tmp_path / "b" / "results.jsonl").read_text() == (
         tmp_path / "a" / "results.jsonl"
     ).read_text()
+
+
+def test_runs_reuse_a_local_ray_that_up_started(tmp_path: Path, store_url: str) -> None:
+    import ray
+
+    ray.shutdown()  # this test process's own Ray, so that the note below is 'up''s
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(PAGES / "phototest.tif", folder)
+    assert subprocess.run([OCR_RAY, "up", "--cpus", "2"], timeout=180).returncode == 0
+    try:
+        address = Path("/tmp/ray/ray_current_cluster").read_text().strip()
+        nodes = []
+        for name in ("a", "b"):
+            out = tmp_path / name
+            done = run_cli("run", str(folder), "--out", str(out), "--quiet", store=store_url)
+            assert done.returncode == 0, done.stderr
+            (record,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+            assert "12 point text" in record["text"]
+            nodes.append(record["node_id"])
+        assert nodes[0] == nodes[1]  # two processes, one Ray: each run alone starts its own
+    finally:
+        assert subprocess.run([OCR_RAY, "down"], timeout=180).returncode == 0
+    # After a crash Ray's note points at nothing; a run starts a fresh Ray instead of waiting.
+    Path("/tmp/ray/ray_current_cluster").write_text(address)
+    done = run_cli("run", str(folder), "--out", str(tmp_path / "c"), "--quiet", store=store_url)
+    assert done.returncode == 0, done.stderr

@@ -68,7 +68,7 @@ def _unit(index: int, pixels: int) -> Unit:
 def test_small_files_are_packed_by_budget_and_a_small_job_still_spreads() -> None:
     settings = Settings(max_in_flight=4, task_pixels=1_000_000, max_files_per_task=8)
     options = TaskOptions("null", ("eng",), ReadOptions(dpi=300), timeout_s=60)
-    dispatcher = Dispatcher(options, get_provider("null"), settings)
+    dispatcher = Dispatcher(options, get_provider("null"), settings, name="ocr test")
     dispatcher._window_checked = time.monotonic()  # no cluster needed: the window is set
 
     dispatcher.ready.extend(_unit(i, 100_000) for i in range(100))
