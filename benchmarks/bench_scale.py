@@ -31,13 +31,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from benchmarks.bench_throughput import _load_engine, _pool_ocr  # noqa: E402
+
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 os.environ["OCR_RAY_EXTRA_PROVIDERS"] = "null=benchmarks.null_engine:NullProvider"
 os.environ["OMP_THREAD_LIMIT"] = "1"
-TESSDATA = os.environ.get("TESSDATA_PREFIX", "/usr/share/tesseract-ocr/5/tessdata")
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 MARKS = (10_000, 50_000, 100_000)
-_API = None
 
 
 # Material -------------------------------------------------------------------------------
@@ -160,22 +160,6 @@ def coordinator(images: Path, work: Path, files: int, nodes: int, cpus: int) -> 
 
 
 # 3: OCR against the engine's limit ---------------------------------------------------------
-def _load_engine() -> None:
-    import tesserocr
-
-    global _API
-    _API = tesserocr.PyTessBaseAPI(path=TESSDATA, lang="eng")
-
-
-def _pool_ocr(path: str) -> str:
-    from PIL import Image
-
-    assert _API is not None
-    with Image.open(path) as image:
-        _API.SetImage(image)
-        return str(_API.GetUTF8Text())
-
-
 def run_pool(paths: list[str], cores: int) -> float:
     with get_context("spawn").Pool(cores, initializer=_load_engine) as pool:
         pool.map(_pool_ocr, paths[:cores])  # engines loaded, processes warm

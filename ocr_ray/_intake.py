@@ -17,8 +17,10 @@ from collections.abc import Iterator
 import ray
 
 from ocr_ray._probing import Probed, ProbeSpec, probe_files
+from ocr_ray._records import failed_record
 from ocr_ray._scan import iter_files
-from ocr_ray.models import JobParams
+from ocr_ray.exceptions import ErrorCode, FileError
+from ocr_ray.models import FileRecord, JobParams
 from ocr_ray.store import Store
 
 _REGISTER_BATCH = 1024
@@ -41,6 +43,7 @@ class Intake:
         self._scan_error: BaseException | None = None
         self._inflight: dict[ray.ObjectRef, list[str]] = {}
         self._taken: deque[str] = deque()  # read from the store, not yet sent to probe
+        self._alone: deque[str] = deque()  # to probe one to a task: their batch failed
         self._scanner = threading.Thread(target=self._scan, daemon=True, name="ocr-ray-scan")
 
     # The walk ----------------------------------------------------------------------
@@ -73,7 +76,7 @@ class Intake:
     @property
     def exhausted(self) -> bool:
         """Every file was walked, taken from the store and probed."""
-        if not self._scanned.is_set() or self._inflight:
+        if not self._scanned.is_set() or self._inflight or self._alone:
             return False
         self._refill()
         return not self._taken
@@ -83,17 +86,30 @@ class Intake:
         if self._scan_error is not None:
             raise self._scan_error
         while len(self._inflight) < batches:
-            paths = self._next_paths()
+            paths = [self._alone.popleft()] if self._alone else self._next_paths()
             if not paths:
                 return
             ref = probe_files.options(name=f"probe {self.job_id}").remote(paths, self.spec)
             self._inflight[ref] = paths
 
     def collect(self, ready: list[ray.ObjectRef]) -> Iterator[Probed]:
-        """The outcomes of the probe tasks among ``ready``, in path order per task."""
+        """The outcomes of the probe tasks among ``ready``, in path order per task.
+
+        A probe task that did not return (its worker died on every retry: a file that
+        crashes the image or PDF library) is not the job's end: its paths are probed
+        again one to a task, and the one that still fails is recorded as failed.
+        """
         for ref in ready:
-            if self._inflight.pop(ref, None) is not None:
+            paths = self._inflight.pop(ref, None)
+            if paths is None:
+                continue
+            try:
                 yield from ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                if len(paths) > 1:
+                    self._alone.extend(paths)
+                else:
+                    yield _probe_failed(paths[0], exc, self.spec)
 
     def unread(self) -> Iterator[str]:
         """Every file not yet probed, once the walk is over (a cancelled job's rest)."""
@@ -101,6 +117,8 @@ class Intake:
             ray.cancel(ref)
             yield from paths
         self._inflight.clear()
+        while self._alone:
+            yield self._alone.popleft()
         self._scanned.wait()
         while paths := self._next_paths():
             yield from paths
@@ -117,3 +135,12 @@ class Intake:
         if rows:
             self._cursor = rows[-1][0]
             self._taken.extend(path for _, path in rows)
+
+
+def _probe_failed(path: str, exc: ray.exceptions.RayError, spec: ProbeSpec) -> FileRecord:
+    """The record of a file whose probe killed its worker on every try."""
+    error = FileError(
+        f"{path}: reading its header stopped the worker every time: {type(exc).__name__}",
+        code=ErrorCode.worker_lost,
+    )
+    return failed_record(path, error, languages=list(spec.languages))

@@ -81,6 +81,20 @@ def ray_local() -> Iterator[None]:
 
 
 @pytest.fixture
+def cluster() -> Iterator[object]:
+    """A ``ray.cluster_utils.Cluster`` whose head has no CPUs: every task runs on a
+    worker node the test adds."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture
 def store_url(tmp_path: Path) -> str:
     """A fresh SQLite store per test."""
     return f"sqlite:///{tmp_path / 'jobs.db'}"

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import ray
 from ray.cluster_utils import Cluster
 
 import ocr_ray
@@ -17,16 +15,6 @@ from ocr_ray.accuracy import cer
 from tests.conftest import distinct_pages, ground_truth
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    ray.shutdown()
-    # The head has no CPUs, so every OCR task runs on a worker node.
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
 
 
 def test_removing_a_node_mid_job_loses_and_doubles_nothing(

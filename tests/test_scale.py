@@ -6,11 +6,9 @@ import os
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import ray
 from PIL import Image, ImageDraw
 from ray.cluster_utils import Cluster
 
@@ -111,15 +109,6 @@ def test_a_file_that_kills_its_packed_task_fails_alone(
     assert summary.failed == 1 and summary.succeeded == 12
     for name, record in records.items():  # its task-mates were read again, one by one
         assert cer(record.text, ground_truth("phototest")) <= 0.05, name
-
-
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
 
 
 @pytest.mark.slow
