@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import ray
 
+from ocr_ray.exceptions import ConfigurationError
 from ocr_ray.settings import get_settings
 
 WORKER_ENV = {"OMP_THREAD_LIMIT": "1"}
@@ -34,22 +36,75 @@ def connect(address: str | None = None) -> None:
     )
 
 
-def start_local(cpus: int | None = None) -> None:
+def start_local(cpus: int | None = None) -> str:
     """Start a local Ray that stays up: later runs on this machine join it (``ocr-ray up``).
 
-    The workers take this process's environment, with the settings OCR needs.
+    The workers take this process's environment, with the settings OCR needs. Returns
+    its address; where it keeps its files is noted in ``OCR_RAY_HOME`` for ``stop_local``.
     """
     settings = get_settings()
     command = [str(Path(sys.executable).with_name("ray")), "start", "--head"]
-    command += ["--disable-usage-stats", f"--include-dashboard={settings.include_dashboard}"]
+    command += ["--port", str(_free_port()), "--disable-usage-stats"]
+    command += [f"--include-dashboard={settings.include_dashboard}"]
     if cpus:
         command += ["--num-cpus", str(cpus)]
-    subprocess.run(command, env={**os.environ, **WORKER_ENV}, check=True, capture_output=True)
+    done = subprocess.run(command, env={**os.environ, **WORKER_ENV}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ConfigurationError(f"ray start failed: {done.stderr.strip()[-800:]}")
+    from ray._private import utils
+
+    session = os.path.realpath(Path(utils.get_ray_address_file(None)).with_name("session_latest"))
+    _local_note().parent.mkdir(parents=True, exist_ok=True)
+    _local_note().write_text(session, encoding="utf-8")
+    return str(utils.read_ray_address())
 
 
-def stop_local() -> None:
-    """Stop the local Ray started by ``start_local`` (``ocr-ray down``)."""
-    subprocess.run([str(Path(sys.executable).with_name("ray")), "stop"], capture_output=True)
+def stop_local() -> bool:
+    """Stop the Ray that ``start_local`` started, and nothing else; False if none is noted.
+
+    ``ray stop`` would stop every Ray on the machine, other users' and containers'
+    included: only the processes of this one's session are stopped here.
+    """
+    import psutil
+
+    note = _local_note()
+    if not note.exists():
+        return False
+    session = note.read_text(encoding="utf-8").strip()
+    ours = [
+        p for p in psutil.process_iter(["cmdline"]) if session in " ".join(p.info["cmdline"] or [])
+    ]
+    ours += [child for p in ours for child in _children(p)]
+    for process in ours:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(ours, timeout=15)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    note.unlink()
+    _forget_dead_local_ray()
+    return True
+
+
+def _free_port() -> int:
+    """A port no one listens on (Ray's default, 6379, may be another Ray's)."""
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])
+
+
+def _local_note() -> Path:
+    return get_settings().home / "local-ray-session"
+
+
+def _children(process: object) -> list[object]:
+    import psutil
+
+    try:
+        return list(process.children(recursive=True))  # type: ignore[attr-defined]
+    except psutil.Error:
+        return []
 
 
 def _forget_dead_local_ray() -> None:

@@ -242,14 +242,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start a local Ray once, so that each run skips Ray's start-up."""
-    start_local(args.cpus)
-    print("local Ray is up; 'ocr-ray run' on this machine uses it until 'ocr-ray down'")
+    address = start_local(args.cpus)
+    print(f"local Ray is up at {address}; runs on this machine join it until 'ocr-ray down'")
     return ExitCode.ok
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    """Stop the local Ray."""
-    stop_local()
+    """Stop the local Ray that 'up' started (no other)."""
+    if not stop_local():
+        raise UsageError("no local Ray started by 'ocr-ray up' is noted")
     print("local Ray stopped")
     return ExitCode.ok
 
