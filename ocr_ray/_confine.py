@@ -49,10 +49,10 @@ def pinned(path: str, root: str | None) -> Iterator[str]:
         raise OutsideInputRootError(refusal(path))
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        link = f"{_FD_LINKS}/{fd}"
-        opened = os.readlink(link) if os.path.isdir(_FD_LINKS) else os.path.realpath(path)
+        link = f"{_FD_LINKS}/{fd}" if os.path.isdir(_FD_LINKS) else path
+        opened = os.readlink(link) if link != path else os.path.realpath(path)
         if not within(opened, root):
             raise OutsideInputRootError(refusal(path))
-        yield link if os.path.isdir(_FD_LINKS) else path
+        yield link
     finally:
         os.close(fd)

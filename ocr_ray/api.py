@@ -8,11 +8,13 @@ little more, and gets it here rather than from the private modules:
 * ``progress_of`` and ``summary_of`` read a stored job's figures;
 * ``export_job`` and ``parse_formats`` write and check result formats;
 * ``providers`` lists the engines with their installed languages;
-* ``connect`` joins Ray the way the library does.
+* ``connect`` joins Ray the way the library does;
+* ``within`` says whether a resolved path lies inside a root, as jobs confine their reads.
 """
 
 from __future__ import annotations
 
+from ocr_ray._confine import within
 from ocr_ray._engines import get_provider, provider_names
 from ocr_ray._export import export_job, parse_formats
 from ocr_ray._job import new_job_id, run_stored_job
@@ -30,6 +32,7 @@ __all__ = [
     "providers",
     "run_stored_job",
     "summary_of",
+    "within",
 ]
 
 

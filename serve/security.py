@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ocr_ray.api import within
 from ocr_ray.exceptions import ConfigurationError
 from ocr_ray.settings import Settings
 
@@ -28,8 +29,8 @@ def input_roots(settings: Settings) -> list[Path]:
 
 
 def root_of(path: Path, roots: list[Path]) -> Path | None:
-    """The root that the resolved ``path`` lies in, if any."""
-    return next((root for root in roots if path == root or root in path.parents), None)
+    """The root that the resolved ``path`` lies in, if any (the check jobs use too)."""
+    return next((root for root in roots if within(str(path), str(root))), None)
 
 
 def confine(path: str, roots: list[Path]) -> Path | None:
