@@ -58,5 +58,8 @@ def probe_paths_local(paths: list[str], spec: ProbeSpec) -> list[Probed]:
     return [probe_path(path, spec) for path in paths]
 
 
-# Probing only reads: half a CPU, so probes interleave with OCR instead of waiting for it.
-probe_files = ray.remote(num_cpus=0.5, retry_exceptions=False)(probe_paths_local)
+# A whole CPU, the shape of an OCR task, so a probe runs in one of the node's OCR worker
+# processes. At half a CPU a probe beside a running OCR task needs one more process than
+# the node has CPUs: Ray started one, killed it idle a second later and started another
+# for the next probe, about 1.5 CPU-seconds each (12% of a 2-core node, measured).
+probe_files = ray.remote(num_cpus=1, retry_exceptions=False)(probe_paths_local)
