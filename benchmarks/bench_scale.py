@@ -9,9 +9,10 @@ Generates one-line page images at run time (nothing is stored in the repository)
 2. Store and exports: the job's SQLite size, and the time and peak RSS of writing
    ``results.jsonl``, ``.csv`` and the ZIP.
 3. OCR: the first ``--ocr-files`` images read by real Tesseract, by a process pool that
-   holds one loaded engine per process (the engine's limit) and by ocr_ray on a local Ray
-   (steady state: Ray up, engines loaded), with the ratio, and every Ray worker's RSS at
-   the start and the end of that job.
+   holds one loaded engine per process (the engine's limit), before and after ocr_ray on a
+   local Ray (steady state: Ray up, engines loaded), with the ratio to the pool's mean,
+   the worker processes Ray started, and every Ray worker's RSS at the start and the end
+   of that job.
 
     .venv/bin/python benchmarks/bench_scale.py [--files 100000] [--ocr-files 10000]
 """
@@ -94,15 +95,38 @@ def rss_mib(pid: int | None = None) -> float:
 
 
 def ray_workers() -> dict[int, float]:
-    """RSS (MiB) of every Ray worker process on this machine."""
+    """RSS (MiB) of every Ray worker process on this machine (not Ray's agents)."""
     import psutil
 
     found = {}
     for process in psutil.process_iter(["pid", "cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if cmdline and cmdline[0].startswith("ray::"):
+        if cmdline and cmdline[0].startswith("ray::") and not cmdline[0].endswith("Agent"):
             found[process.pid] = rss_mib(process.pid)
     return found
+
+
+class WorkerProcesses:
+    """Every Ray worker process seen while in use, sampled every 0.2 s: more than the
+    CPUs means Ray started and killed processes during the job (a Python start each)."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.seen |= set(ray_workers())
+            time.sleep(0.2)
+
+    def __enter__(self) -> WorkerProcesses:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def follow(job, marks: tuple[int, ...], on_mark: Callable[[int, float], None]) -> float:
@@ -175,31 +199,37 @@ def run_ocr_ray(folder: Path, work: Path, count: int) -> tuple[float, dict[int, 
     warm = sorted(folder.rglob("*.png"))[:4]
     ocr_ray.submit(warm, store=store).wait(progress=False)  # Ray up, engines loaded
     before = ray_workers()
-    started = time.perf_counter()
-    job = ocr_ray.submit(folder, store=store)
-    job.wait(progress=False)
-    elapsed = time.perf_counter() - started
+    with WorkerProcesses() as processes:
+        started = time.perf_counter()
+        job = ocr_ray.submit(folder, store=store)
+        job.wait(progress=False)
+        elapsed = time.perf_counter() - started
     after = ray_workers()
     summary = job.summary()
     assert summary.succeeded == count, summary
-    return elapsed, before, after
+    return elapsed, before, after | {"processes": len(processes.seen)}
 
 
 def ocr_subset(images: Path, work: Path, count: int) -> dict[str, float]:
+    """Pool, ocr_ray, pool again, in one run: the ratio is taken against the two pool
+    runs' mean, so a change in the machine's speed over the minutes weighs on both."""
     subset = work / "ocr-subset"
     subset.mkdir()
     paths = sorted(str(p) for p in images.rglob("*.png"))[:count]
     for index, path in enumerate(paths):
         os.symlink(path, subset / f"{index:07d}.png")
     cores = os.cpu_count() or 2
-    pool_s = run_pool(paths, cores)
-    print(f"  pool: {count / pool_s:7.1f} files/s", flush=True)
+    pool_before = run_pool(paths, cores)
+    print(f"  pool: {count / pool_before:7.1f} files/s", flush=True)
     ocr_s, before, after = run_ocr_ray(subset, work, count)
     print(f"  ocr_ray: {count / ocr_s:7.1f} files/s", flush=True)
+    pool_after = run_pool(paths, cores)
+    print(f"  pool again: {count / pool_after:7.1f} files/s", flush=True)
+    print(f"  Ray worker processes seen during the job: {after.pop('processes'):.0f}")
     for pid in sorted(set(before) | set(after)):
         start, end = before.get(pid), after.get(pid)
         print(f"  worker {pid}: RSS {start or 0:6.0f} -> {end or 0:6.0f} MiB", flush=True)
-    return {"pool_s": pool_s, "ocr_s": ocr_s}
+    return {"pool_s": (pool_before + pool_after) / 2, "ocr_s": ocr_s}
 
 
 def main() -> None:
@@ -238,7 +268,7 @@ def main() -> None:
         if not args.skip_ocr:
             print(f"OCR of {args.ocr_files:,} of them with Tesseract, on this machine:", flush=True)
             o = ocr_subset(images, work, args.ocr_files)
-            print(f"  ratio ocr_ray / pool (throughput): {o['pool_s'] / o['ocr_s']:.3f}")
+            print(f"  ratio ocr_ray / pool mean (throughput): {o['pool_s'] / o['ocr_s']:.3f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

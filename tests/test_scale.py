@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 from ray.cluster_utils import Cluster
+from ray.util.state import list_workers
 
 import ocr_ray
 from ocr_ray import _scan
@@ -125,6 +126,28 @@ def test_one_coordinator_feeds_several_nodes_every_file_once(
     assert Counter(Path(r.path).name for r in records) == Counter(names)
     assert summary.status is JobStatus.completed and summary.succeeded == 3000
     assert len({r.node_id for r in records}) == 3  # probes and reads spread over the nodes
+
+
+@pytest.mark.slow
+def test_probes_and_reads_share_the_nodes_worker_processes(
+    cluster: Cluster, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probes between packed Tesseract tasks start no worker processes of their own."""
+    from ocr_ray.settings import get_settings
+
+    monkeypatch.setenv("OCR_RAY_PROBE_BATCH", "24")  # many probes between the reads
+    get_settings.cache_clear()
+    cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    try:
+        one_line_images(tmp_path / "in", 600)
+        job = ocr_ray.submit(tmp_path / "in", address=cluster.address, store=store_url)
+        summary = job.wait(timeout=300, progress=False)
+    finally:
+        get_settings.cache_clear()
+    assert summary.succeeded == 600
+    started = list_workers(filters=[("worker_type", "=", "WORKER")], limit=1000)
+    assert len(started) <= 2 + 1, [(w.pid, w.is_alive) for w in started]
 
 
 def test_plan_from_a_given_rate_and_from_a_finished_job(tmp_path: Path) -> None:
