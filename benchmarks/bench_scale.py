@@ -257,8 +257,9 @@ def main() -> None:
             f"  driver CPU {c['driver_cpu_s']:.1f} s: one coordinator with a core to itself "
             f"sustains {args.files / c['driver_cpu_s']:.0f} files/s"
         )
-        growth = c.get(f"rss_{MARKS[-1]}", 0) - c.get(f"rss_{MARKS[0]}", 0)
-        print(f"  driver RSS growth from 10K to 100K files: {growth:+.0f} MiB")
+        if f"rss_{MARKS[-1]}" in c:  # a job of 100K files or more
+            growth = c[f"rss_{MARKS[-1]}"] - c[f"rss_{MARKS[0]}"]
+            print(f"  driver RSS growth from 10K to 100K files: {growth:+.0f} MiB")
         print(f"store: {c['store_mib']:.0f} MiB for {args.files:,} records")
         for fmt in ("jsonl", "csv", "zip"):
             print(
