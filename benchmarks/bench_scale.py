@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from multiprocessing import Pool, get_context
 from pathlib import Path
+from typing import Self
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -64,28 +65,57 @@ def generate(root: Path, count: int) -> float:
 
 
 # Measuring ------------------------------------------------------------------------------
-class PeakRss:
-    """The peak RSS of one process, sampled every 50 ms while in use."""
+class Sampler:
+    """Calls ``sample()`` every ``interval`` seconds on a thread while in use."""
 
-    def __init__(self, pid: int | None = None) -> None:
-        import psutil
+    interval = 0.05
 
-        self.process, self.peak = psutil.Process(pid), 0
+    def __init__(self) -> None:
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
         while not self._done.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.05)
+            self.sample()
+            time.sleep(self.interval)
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._done.set()
         self._thread.join()
+
+
+class PeakRss(Sampler):
+    """The peak RSS of one process."""
+
+    def __init__(self, pid: int | None = None) -> None:
+        import psutil
+
+        super().__init__()
+        self.process, self.peak = psutil.Process(pid), 0
+
+    def sample(self) -> None:
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+class WorkerProcesses(Sampler):
+    """Every Ray worker process seen: more than the CPUs means Ray started and killed
+    processes during the job (a Python start each)."""
+
+    interval = 0.2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[int] = set()
+
+    def sample(self) -> None:
+        self.seen |= set(ray_workers())
 
 
 def rss_mib(pid: int | None = None) -> float:
@@ -102,31 +132,11 @@ def ray_workers() -> dict[int, float]:
     for process in psutil.process_iter(["pid", "cmdline"]):
         cmdline = process.info["cmdline"] or []
         if cmdline and cmdline[0].startswith("ray::") and not cmdline[0].endswith("Agent"):
-            found[process.pid] = rss_mib(process.pid)
+            try:
+                found[process.pid] = process.memory_info().rss / 2**20
+            except psutil.Error:  # it ended while being listed
+                continue
     return found
-
-
-class WorkerProcesses:
-    """Every Ray worker process seen while in use, sampled every 0.2 s: more than the
-    CPUs means Ray started and killed processes during the job (a Python start each)."""
-
-    def __init__(self) -> None:
-        self.seen: set[int] = set()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._done.is_set():
-            self.seen |= set(ray_workers())
-            time.sleep(0.2)
-
-    def __enter__(self) -> WorkerProcesses:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join()
 
 
 def follow(job, marks: tuple[int, ...], on_mark: Callable[[int, float], None]) -> float:
