@@ -202,7 +202,10 @@ def run_pool(paths: list[str], cores: int) -> float:
         return time.perf_counter() - started
 
 
-def run_ocr_ray(folder: Path, work: Path, count: int) -> tuple[float, dict[int, float], dict]:
+def run_ocr_ray(
+    folder: Path, work: Path, count: int
+) -> tuple[float, dict[int, float], dict[int, float], int]:
+    """Seconds for the job, worker RSS before and after it, and worker processes seen."""
     import ocr_ray
 
     store = f"sqlite:///{work / 'ocr.db'}"
@@ -217,7 +220,7 @@ def run_ocr_ray(folder: Path, work: Path, count: int) -> tuple[float, dict[int, 
     after = ray_workers()
     summary = job.summary()
     assert summary.succeeded == count, summary
-    return elapsed, before, after | {"processes": len(processes.seen)}
+    return elapsed, before, after, len(processes.seen)
 
 
 def ocr_subset(images: Path, work: Path, count: int) -> dict[str, float]:
@@ -231,11 +234,11 @@ def ocr_subset(images: Path, work: Path, count: int) -> dict[str, float]:
     cores = os.cpu_count() or 2
     pool_before = run_pool(paths, cores)
     print(f"  pool: {count / pool_before:7.1f} files/s", flush=True)
-    ocr_s, before, after = run_ocr_ray(subset, work, count)
+    ocr_s, before, after, processes = run_ocr_ray(subset, work, count)
     print(f"  ocr_ray: {count / ocr_s:7.1f} files/s", flush=True)
     pool_after = run_pool(paths, cores)
     print(f"  pool again: {count / pool_after:7.1f} files/s", flush=True)
-    print(f"  Ray worker processes seen during the job: {after.pop('processes'):.0f}")
+    print(f"  Ray worker processes seen during the job: {processes}")
     for pid in sorted(set(before) | set(after)):
         start, end = before.get(pid), after.get(pid)
         print(f"  worker {pid}: RSS {start or 0:6.0f} -> {end or 0:6.0f} MiB", flush=True)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,22 +88,29 @@ def test_small_files_are_packed_by_budget_and_a_small_job_still_spreads() -> Non
     assert dispatcher._pack() == [alone]  # sent again alone after its packed task failed
 
 
-def test_a_file_that_kills_its_packed_task_fails_alone(
-    ray_local: None, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
+    """Sets an ``OCR_RAY_*`` variable for this test and has the settings read again."""
     from ocr_ray.settings import get_settings
 
-    monkeypatch.setenv("OCR_RAY_MAX_RETRIES", "1")
-    get_settings.cache_clear()
-    try:
-        folder = tmp_path / "in"
-        names = distinct_pages(folder, 12, page="phototest")  # small: packed together
-        page = Image.open(PAGES / "phototest.tif").convert("L")
-        page.crop((0, 0, POISON_WIDTH, 200)).save(folder / "p05x-poison.png")
-        job = ocr_ray.submit(folder, provider="faulty", store=store_url)
-        summary = job.wait(timeout=300, progress=False)
-    finally:
+    def set_variable(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
         get_settings.cache_clear()
+
+    yield set_variable
+    get_settings.cache_clear()  # before monkeypatch restores the environment
+
+
+def test_a_file_that_kills_its_packed_task_fails_alone(
+    ray_local: None, tmp_path: Path, store_url: str, setting: Callable[[str, str], None]
+) -> None:
+    setting("OCR_RAY_MAX_RETRIES", "1")
+    folder = tmp_path / "in"
+    names = distinct_pages(folder, 12, page="phototest")  # small: packed together
+    page = Image.open(PAGES / "phototest.tif").convert("L")
+    page.crop((0, 0, POISON_WIDTH, 200)).save(folder / "p05x-poison.png")
+    job = ocr_ray.submit(folder, provider="faulty", store=store_url)
+    summary = job.wait(timeout=300, progress=False)
     records = {Path(r.path).name: r for r in job.results()}
     assert sorted(records) == sorted([*names, "p05x-poison.png"])
     poison = records.pop("p05x-poison.png")
@@ -130,21 +138,15 @@ def test_one_coordinator_feeds_several_nodes_every_file_once(
 
 @pytest.mark.slow
 def test_probes_and_reads_share_the_nodes_worker_processes(
-    cluster: Cluster, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, tmp_path: Path, store_url: str, setting: Callable[[str, str], None]
 ) -> None:
     """Probes between packed Tesseract tasks start no worker processes of their own."""
-    from ocr_ray.settings import get_settings
-
-    monkeypatch.setenv("OCR_RAY_PROBE_BATCH", "24")  # many probes between the reads
-    get_settings.cache_clear()
+    setting("OCR_RAY_PROBE_BATCH", "24")  # many probes between the reads
     cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
-    try:
-        one_line_images(tmp_path / "in", 600)
-        job = ocr_ray.submit(tmp_path / "in", address=cluster.address, store=store_url)
-        summary = job.wait(timeout=300, progress=False)
-    finally:
-        get_settings.cache_clear()
+    one_line_images(tmp_path / "in", 600)
+    job = ocr_ray.submit(tmp_path / "in", address=cluster.address, store=store_url)
+    summary = job.wait(timeout=300, progress=False)
     assert summary.succeeded == 600
     started = list_workers(filters=[("worker_type", "=", "WORKER")], limit=1000)
     assert len(started) <= 2 + 1, [(w.pid, w.is_alive) for w in started]
