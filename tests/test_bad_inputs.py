@@ -114,38 +114,33 @@ def test_a_file_that_vanishes_before_its_task_runs(tmp_path: Path) -> None:
     assert "gone.tif" in result.error.message
 
 
-def test_unreadable_file_is_permission_denied() -> None:
-    """Root reads everything, so as root the job runs as 'nobody' through the real CLI."""
-    with tempfile.TemporaryDirectory() as tmp:  # pytest's tmp_path is private to root
-        base = Path(tmp)
-        folder, out, home = base / "in", base / "out", base / "home"
-        folder.mkdir()
-        home.mkdir()
-        shutil.copy(PAGES / "c015.tif", folder / "ok.tif")
-        shutil.copy(PAGES / "d027.tif", folder / "secret.tif")
-        (folder / "secret.tif").chmod(0)
-        command = [
-            sys.executable,
-            "-m",
-            "ocr_ray.cli",
-            "run",
-            str(folder),
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-        env = dict(
-            os.environ, HOME=str(home), OCR_RAY_HOME=str(home / ".ocr_ray"), RAY_TMPDIR=str(home)
-        )
-        if os.geteuid() == 0:
-            for path in (base, folder, home):
-                path.chmod(0o777)
-            command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+def test_unreadable_file_is_permission_denied(tmp_path: Path) -> None:
+    """Root reads every file through its DAC capabilities, so as root the real CLI runs
+    without them: still root, so it can enter the clone wherever it lives (a 0700 home
+    folder included), but bound by file modes like any other user."""
+    folder, out, home = tmp_path / "in", tmp_path / "out", tmp_path / "home"
+    folder.mkdir()
+    home.mkdir()
+    shutil.copy(PAGES / "c015.tif", folder / "ok.tif")
+    shutil.copy(PAGES / "d027.tif", folder / "secret.tif")
+    (folder / "secret.tif").chmod(0)
+    command = [sys.executable, "-m", "ocr_ray.cli", "run", str(folder), "--out", str(out)]
+    if os.geteuid() == 0:
+        drop = "-dac_override,-dac_read_search"
+        command = ["setpriv", "--inh-caps=-all", f"--bounding-set={drop}", *command]
+    # Ray's socket paths must stay under 108 bytes, which tmp_path may not allow.
+    with tempfile.TemporaryDirectory(prefix="ocr-ray-") as ray_tmp:
+        env = dict(os.environ, HOME=str(home), OCR_RAY_HOME=str(home / ".ocr_ray"))
         done = subprocess.run(
-            command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+            [*command, "--quiet"],
+            env=dict(env, RAY_TMPDIR=ray_tmp),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
-        assert done.returncode == 1, done.stderr
-        lines = (out / "results.jsonl").read_text().splitlines()
+    assert done.returncode == 1, done.stderr
+    lines = (out / "results.jsonl").read_text().splitlines()
     records = [ocr_ray.FileRecord.model_validate_json(line) for line in lines]
     assert {Path(r.path).name: _outcome(r) for r in records} == {
         "ok.tif": "succeeded",
