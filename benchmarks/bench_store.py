@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_scale import PeakRss  # noqa: E402
-from ocr_ray._progress import progress_of  # noqa: E402
+from ocr_ray.job.progress import progress_of  # noqa: E402
 from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus, PageResult  # noqa: E402
 from ocr_ray.store import open_store  # noqa: E402
 
@@ -147,8 +147,8 @@ def measure(store, work: Path, args: argparse.Namespace) -> dict:
             ],
         )
     out["rewalk_s"] = time.perf_counter() - started
-    from ocr_ray._export import export_job
-    from ocr_ray._progress import summary_of
+    from ocr_ray.job.export import export_job
+    from ocr_ray.job.progress import summary_of
 
     summary = summary_of(store.get_job("big"), {})
     with PeakRss() as peak:

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from ocr_ray._engines.base import Engine, PageText, Provider
+from ocr_ray.plugins import Engine, PageText, Provider
 
 
 class _NullEngine(Engine):

@@ -7,9 +7,9 @@ Example:
     >>> job.export("out/")
 """
 
-from ocr_ray._job import Job, get_job, list_jobs, resume, submit
 from ocr_ray._version import __version__
 from ocr_ray.exceptions import ErrorCode, ExitCode, FileError, OcrRayError, UsageError
+from ocr_ray.job.handle import Job, get_job, list_jobs, resume, submit
 from ocr_ray.models import FileRecord, FileStatus, JobStatus, JobSummary, PageResult, Progress
 
 __all__ = [

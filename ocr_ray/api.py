@@ -14,13 +14,13 @@ little more, and gets it here rather than from the private modules:
 
 from __future__ import annotations
 
-from ocr_ray._confine import within
-from ocr_ray._engines import get_provider, provider_names
-from ocr_ray._export import export_job, parse_formats
-from ocr_ray._job import new_job_id, run_stored_job
-from ocr_ray._params import build_params
-from ocr_ray._progress import progress_of, summary_of
-from ocr_ray._ray_init import connect
+from ocr_ray.engines import get_provider, provider_names
+from ocr_ray.inputs.confine import within
+from ocr_ray.job.build import build_params
+from ocr_ray.job.export import export_job, parse_formats
+from ocr_ray.job.handle import new_job_id, run_stored_job
+from ocr_ray.job.progress import progress_of, summary_of
+from ocr_ray.job.ray_init import connect
 
 __all__ = [
     "build_params",

@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ocr_ray._cli_components import add_component_commands
-from ocr_ray._export import parse_formats
-from ocr_ray._job import Job, get_job, list_jobs, resume, submit
-from ocr_ray._plan import DEFAULT_PAGES_PER_CORE_S, Plan, Rate, measured_rate, parse_duration
-from ocr_ray._ray_init import start_local, stop_local
 from ocr_ray.exceptions import ExitCode, OcrRayError, UsageError
+from ocr_ray.job.export import parse_formats
+from ocr_ray.job.handle import Job, get_job, list_jobs, resume, submit
+from ocr_ray.job.plan import DEFAULT_PAGES_PER_CORE_S, Plan, Rate, measured_rate, parse_duration
+from ocr_ray.job.ray_init import start_local, stop_local
 from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, JobStatus, JobSummary, Progress
 from ocr_ray.store import open_store
 

@@ -73,7 +73,7 @@ def ray_local() -> Iterator[None]:
     """A real local Ray shared by the tests that need one."""
     import ray
 
-    from ocr_ray._ray_init import connect
+    from ocr_ray.job.ray_init import connect
 
     if not ray.is_initialized():
         connect(None)

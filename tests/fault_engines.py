@@ -14,8 +14,8 @@ from typing import Any
 
 from PIL import Image
 
-from ocr_ray._engines.base import Engine, PageText
-from ocr_ray._engines.tesseract import TesseractProvider
+from ocr_ray.engines.tesseract import TesseractProvider
+from ocr_ray.plugins import Engine, PageText
 
 HANG_WIDTH = 777  # pages this wide hang forever
 CRASH_WIDTH = 778  # pages this wide kill their worker process on the first attempt

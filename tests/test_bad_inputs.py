@@ -15,9 +15,9 @@ from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
 import ocr_ray
-from ocr_ray._pipeline import PageRange, ReadOptions
-from ocr_ray._tasks import TaskOptions, ocr_unit_local
 from ocr_ray.accuracy import cer
+from ocr_ray.inputs.pipeline import PageRange, ReadOptions
+from ocr_ray.job.tasks import TaskOptions, ocr_unit_local
 from tests.conftest import PAGES, REPO, ground_truth
 from tests.fault_engines import CRASH_WIDTH, HANG_WIDTH
 

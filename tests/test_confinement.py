@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ocr_ray._confine import pinned
-from ocr_ray._documents import probe_file
-from ocr_ray._scan import iter_files
 from ocr_ray.accuracy import cer
 from ocr_ray.exceptions import OutsideInputRootError
+from ocr_ray.inputs.confine import pinned
+from ocr_ray.inputs.documents import probe_file
+from ocr_ray.inputs.scan import iter_files
 from tests.conftest import PAGES, ApiServer, ground_truth, wait_done
 
 

@@ -205,7 +205,7 @@ def _check_alto(path: Path, *, pages: int, truth: list[str]) -> None:
 
 
 def test_documents_of_several_inputs_never_share_a_path(tmp_path: Path) -> None:
-    from ocr_ray._outputs import ArchiveWriter
+    from ocr_ray.job.outputs import ArchiveWriter
 
     inputs = ["/in/a/scans", "/in/b/scans", "/in/c/cover.tif", "/in/d"]
     writer = ArchiveWriter(tmp_path, ("pdf", "alto"), inputs)

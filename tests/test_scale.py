@@ -16,12 +16,12 @@ from ray.util.state import list_workers
 
 import ocr_ray
 from ocr_ray import _scan
-from ocr_ray._dispatch import Dispatcher, Unit
-from ocr_ray._engines import get_provider
-from ocr_ray._pipeline import PageRange, ReadOptions
-from ocr_ray._progress import progress_of
-from ocr_ray._tasks import TaskOptions
 from ocr_ray.accuracy import cer
+from ocr_ray.engines import get_provider
+from ocr_ray.inputs.pipeline import PageRange, ReadOptions
+from ocr_ray.job.dispatch import Dispatcher, Unit
+from ocr_ray.job.progress import progress_of
+from ocr_ray.job.tasks import TaskOptions
 from ocr_ray.models import JobParams, JobStatus
 from ocr_ray.settings import Settings
 from ocr_ray.store import open_store

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ocr_ray._scan import check_inputs, iter_files
 from ocr_ray.exceptions import InputNotFoundError
+from ocr_ray.inputs.scan import check_inputs, iter_files
 
 
 def test_order_is_stable_depth_first_and_skips_hidden(tmp_path: Path) -> None:

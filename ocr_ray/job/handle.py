@@ -8,14 +8,14 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from ocr_ray._coordinator import Coordinator
-from ocr_ray._engines import get_provider
-from ocr_ray._export import export_job
-from ocr_ray._params import build_params
-from ocr_ray._progress import progress_of, summary_of
-from ocr_ray._ray_init import connect
-from ocr_ray._scan import check_inputs
+from ocr_ray.engines import get_provider
 from ocr_ray.exceptions import JobNotFoundError, JobRunningError, UsageError
+from ocr_ray.inputs.scan import check_inputs
+from ocr_ray.job.build import build_params
+from ocr_ray.job.coordinator import Coordinator
+from ocr_ray.job.export import export_job
+from ocr_ray.job.progress import progress_of, summary_of
+from ocr_ray.job.ray_init import connect
 from ocr_ray.models import (
     EXPORT_FORMATS,
     FileRecord,

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import time
 
-from ocr_ray._documents import Probe
-from ocr_ray._metrics import record_file
-from ocr_ray._outputs import ArchiveWriter
-from ocr_ray._records import Assembly, duplicate_record
-from ocr_ray._tasks import UnitResult
 from ocr_ray._version import __version__
 from ocr_ray.exceptions import ErrorCode
+from ocr_ray.inputs.documents import Probe
+from ocr_ray.job.metrics import record_file
+from ocr_ray.job.outputs import ArchiveWriter
+from ocr_ray.job.records import Assembly, duplicate_record
+from ocr_ray.job.tasks import UnitResult
 from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, JobParams
 from ocr_ray.settings import Settings
 from ocr_ray.store import Store

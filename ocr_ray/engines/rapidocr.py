@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ocr_ray._engines.base import Engine, PageText, Provider
+from ocr_ray.plugins import Engine, PageText, Provider
 
 # The bundled default models read Latin script and Simplified Chinese.
 _LANGUAGES = {"eng", "chi_sim"}

@@ -10,8 +10,8 @@ from typing import Any
 
 from PIL import Image
 
-from ocr_ray._engines.base import Engine, PageText, Provider
 from ocr_ray.exceptions import FileError
+from ocr_ray.plugins import Engine, PageText, Provider
 from ocr_ray.settings import get_settings
 
 # Models that are not languages one can ask for.

@@ -7,10 +7,10 @@ import importlib
 
 from PIL import Image
 
-from ocr_ray._engines.base import Engine, PageText, Provider
-from ocr_ray._engines.rapidocr import RapidOcrProvider
-from ocr_ray._engines.tesseract import TesseractProvider
+from ocr_ray.engines.rapidocr import RapidOcrProvider
+from ocr_ray.engines.tesseract import TesseractProvider
 from ocr_ray.exceptions import EngineUnavailableError, UnknownProviderError, UsageError
+from ocr_ray.plugins import Engine, PageText, Provider
 from ocr_ray.settings import get_settings
 
 __all__ = [

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from ocr_ray._archive import alto_document, hocr_document
+from ocr_ray.formats._archive import alto_document, hocr_document
 
 SUFFIXES = {"pdf": ".pdf", "hocr": ".hocr", "alto": ".xml"}
 _STAGING = ".ocr-ray-parts"

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 
 import ray
 
-from ocr_ray._probing import Probed, ProbeSpec, probe_files
-from ocr_ray._records import failed_record
-from ocr_ray._scan import iter_files
 from ocr_ray.exceptions import ErrorCode, FileError
+from ocr_ray.inputs.scan import iter_files
+from ocr_ray.job.probing import Probed, ProbeSpec, probe_files
+from ocr_ray.job.records import failed_record
 from ocr_ray.models import FileRecord, JobParams
 from ocr_ray.store import Store
 

@@ -22,7 +22,7 @@ def connect(address: str | None = None) -> None:
     if ray.is_initialized():
         return
     # Local workers inherit the driver's environment; cluster images set it themselves, and
-    # ocr_ray._tasks sets it again before an engine loads. No runtime_env: it would make
+    # ocr_ray.job.tasks sets it again before an engine loads. No runtime_env: it would make
     # Ray start fresh workers for it instead of using the prestarted ones.
     for name, value in WORKER_ENV.items():
         os.environ.setdefault(name, value)

@@ -14,11 +14,11 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import ray
 
-from ocr_ray._archive import ArchivePage, alto_page, searchable_pdf
-from ocr_ray._confine import pinned
-from ocr_ray._engines import get_engine, probe_engine
-from ocr_ray._pipeline import PageRange, ReadOptions, ReadPage, read_pages
+from ocr_ray.engines import get_engine, probe_engine
 from ocr_ray.exceptions import ErrorCode, FileError
+from ocr_ray.formats._archive import ArchivePage, alto_page, searchable_pdf
+from ocr_ray.inputs.confine import pinned
+from ocr_ray.inputs.pipeline import PageRange, ReadOptions, ReadPage, read_pages
 from ocr_ray.models import ErrorInfo, PageResult
 
 

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from ocr_ray._confine import pinned
 from ocr_ray.exceptions import (
     CorruptImageError,
     CorruptPdfError,
@@ -23,6 +22,7 @@ from ocr_ray.exceptions import (
     FileError,
     UnsupportedFormatError,
 )
+from ocr_ray.inputs.confine import pinned
 
 Kind = Literal["image", "pdf"]
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-from ocr_ray._engines import get_provider
-from ocr_ray._export import parse_formats
-from ocr_ray._scan import check_inputs
+from ocr_ray.engines import get_provider
 from ocr_ray.exceptions import UsageError
+from ocr_ray.inputs.scan import check_inputs
+from ocr_ray.job.export import parse_formats
 from ocr_ray.models import ARCHIVE_FORMATS, JobParams
 from ocr_ray.settings import get_settings
 

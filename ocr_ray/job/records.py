@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ocr_ray._documents import Probe
-from ocr_ray._tasks import UnitResult
 from ocr_ray.exceptions import ErrorCode, FileError
+from ocr_ray.inputs.documents import Probe
+from ocr_ray.job.tasks import UnitResult
 from ocr_ray.models import ErrorInfo, FileRecord, FileStatus
 
 

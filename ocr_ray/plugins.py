@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from ocr_ray._languages import engine_names
 from ocr_ray.exceptions import UnknownLanguageError
+from ocr_ray.languages import engine_names
 
 _MEMORY_STEP = 32 * 1024 * 1024
 LANGUAGE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,31}$")

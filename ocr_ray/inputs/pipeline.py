@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ocr_ray._documents import Document, Kind, open_document
-from ocr_ray._engines import Engine
-from ocr_ray._engines.base import PageText
 from ocr_ray.exceptions import OcrTimeoutError
+from ocr_ray.inputs.documents import Document, Kind, open_document
 from ocr_ray.models import PageResult, PageWarning
+from ocr_ray.plugins import Engine, PageText
 
 # A text layer shorter than this is treated as absent (page numbers, stray marks).
 MIN_TEXT_LAYER_CHARS = 20

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import ray
 
-from ocr_ray._confine import escapes, refusal
-from ocr_ray._documents import Probe, has_supported_suffix, probe_file
-from ocr_ray._records import failed_record, skipped_record
 from ocr_ray.exceptions import ErrorCode, FileError, OutsideInputRootError
+from ocr_ray.inputs.confine import escapes, refusal
+from ocr_ray.inputs.documents import Probe, has_supported_suffix, probe_file
+from ocr_ray.job.records import failed_record, skipped_record
 from ocr_ray.models import FileRecord
 
 Probed = Probe | FileRecord

@@ -18,18 +18,18 @@ from pathlib import Path
 
 import ray
 
-from ocr_ray._dispatch import Dispatcher, Unit
-from ocr_ray._documents import Probe
-from ocr_ray._engines import get_provider
-from ocr_ray._intake import Intake
-from ocr_ray._lease import Lease
-from ocr_ray._metrics import set_jobs_running
-from ocr_ray._outputs import ArchiveWriter
-from ocr_ray._pipeline import PageRange, ReadOptions
-from ocr_ray._recording import Recorder
-from ocr_ray._records import skipped_record
-from ocr_ray._tasks import TaskOptions, UnitResult, probe_engine_task
+from ocr_ray.engines import get_provider
 from ocr_ray.exceptions import EngineUnavailableError, ErrorCode
+from ocr_ray.inputs.documents import Probe
+from ocr_ray.inputs.pipeline import PageRange, ReadOptions
+from ocr_ray.job.dispatch import Dispatcher, Unit
+from ocr_ray.job.intake import Intake
+from ocr_ray.job.lease import Lease
+from ocr_ray.job.metrics import set_jobs_running
+from ocr_ray.job.outputs import ArchiveWriter
+from ocr_ray.job.recording import Recorder
+from ocr_ray.job.records import skipped_record
+from ocr_ray.job.tasks import TaskOptions, UnitResult, probe_engine_task
 from ocr_ray.models import ARCHIVE_FORMATS, FileRecord, FileStatus, JobParams, JobStatus
 from ocr_ray.settings import Settings
 from ocr_ray.store import Store

@@ -6,8 +6,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ocr_ray._confine import escapes
 from ocr_ray.exceptions import InputNotFoundError
+from ocr_ray.inputs.confine import escapes
 
 
 def check_inputs(paths: list[str]) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 from lxml import etree
 from PIL import Image
 
-from ocr_ray._documents import Kind
+from ocr_ray.inputs.documents import Kind
 
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
 ALTO_SCHEMA = "http://www.loc.gov/standards/alto/v4/alto-4-4.xsd"

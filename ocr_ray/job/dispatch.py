@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import ray
 
-from ocr_ray._engines import Provider
-from ocr_ray._pipeline import PageRange
-from ocr_ray._tasks import TaskOptions, UnitResult, ocr_units
+from ocr_ray.engines import Provider
 from ocr_ray.exceptions import ErrorCode
+from ocr_ray.inputs.pipeline import PageRange
+from ocr_ray.job.tasks import TaskOptions, UnitResult, ocr_units
 from ocr_ray.models import ErrorInfo
 from ocr_ray.settings import Settings
 
