@@ -6,7 +6,7 @@ Generates one-line page images at run time (nothing is stored in the repository)
    (``benchmarks/null_engine.py``) on a simulated cluster (``ray.cluster_utils.Cluster``,
    several nodes): files/s for the scan, the probes, the dispatch and the records, and
    the driver's RSS at 10K, 50K and 100K files.
-2. Store and exports: the job's SQLite size, and the time and peak RSS of writing
+2. JobStore and exports: the job's SQLite size, and the time and peak RSS of writing
    ``results.jsonl``, ``.csv`` and the ZIP.
 3. OCR: the first ``--ocr-files`` images read by real Tesseract, by a process pool that
    holds one loaded engine per process (the engine's limit), before and after ocr_ray on a
@@ -34,9 +34,14 @@ from typing import Self
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from benchmarks.bench_throughput import _load_engine, _pool_ocr  # noqa: E402
+from tests import plugin_dist  # noqa: E402
 
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-os.environ["OCR_RAY_EXTRA_PROVIDERS"] = "null=benchmarks.null_engine:NullProvider"
+plugin_dist.install(
+    Path(tempfile.mkdtemp(prefix="ocr-ray-bench-")),
+    "ocr-ray-bench-plugins",
+    {"ocr_ray.engines": {"null": "benchmarks.null_engine:NullProvider"}},
+)
 os.environ["OMP_THREAD_LIMIT"] = "1"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 MARKS = (10_000, 50_000, 100_000)

@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_scale import PeakRss  # noqa: E402
 from ocr_ray.job.progress import progress_of  # noqa: E402
-from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus, PageResult  # noqa: E402
+from ocr_ray.models import FileRecord, FileStatus, JobStatus, PageResult  # noqa: E402
+from ocr_ray.params import JobParams  # noqa: E402
 from ocr_ray.store import open_store  # noqa: E402
 
 _WORDS = [

@@ -1,7 +1,7 @@
 """A provider that reads no text, for measuring everything around the OCR.
 
-Register it with ``OCR_RAY_EXTRA_PROVIDERS=null=benchmarks.null_engine:NullProvider``
-(the repository root on ``PYTHONPATH``, so that Ray's workers import it too).
+Registered as the engine plugin ``null`` (``tests/plugin_dist.py``), with the repository
+root on ``PYTHONPATH``, so that Ray's workers import it too.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cluster.settings import get_cluster_settings
 from ocr_ray.exceptions import ExitCode, UsageError
 from ocr_ray.settings import get_settings
 
@@ -104,7 +105,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from cluster.swarm import Swarm
 
     try:
-        swarm = Swarm(args.stack or get_settings().stack_name)
+        swarm = Swarm(args.stack or get_cluster_settings().stack_name)
     except DockerException as exc:
         raise UsageError(f"cannot reach the Docker engine (DOCKER_HOST): {exc}") from exc
     try:
@@ -185,7 +186,7 @@ def _health(swarm: Swarm, args: argparse.Namespace) -> int:
         running, desired = swarm.replicas(svc)
         if running < desired:
             problems.append(f"{svc.name}: {running}/{desired} running")
-    port = get_settings().api_port
+    port = get_cluster_settings().api_port
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=10)
     except OSError as exc:

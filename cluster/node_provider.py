@@ -26,7 +26,7 @@ from ray.autoscaler.tags import (
 )
 from ray.util import get_node_ip_address
 
-from ocr_ray.settings import get_settings
+from cluster.settings import get_cluster_settings
 
 _TAGS_LABEL = "ocr-ray.tags"
 _RAY_PRIVATE = os.path.join("autoscaler", "_private")
@@ -40,7 +40,7 @@ class SwarmNodeProvider(NodeProvider):
         super().__init__(provider_config, cluster_name)
         self._docker = _docker_sdk()
         self._client = self._docker.from_env()
-        self._settings = get_settings()
+        self._settings = get_cluster_settings()
         self._stack = self._settings.stack_name
         self._lock = threading.Lock()
         # The head is the stack's own service; the autoscaler must see it, never remove it.

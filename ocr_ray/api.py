@@ -6,7 +6,8 @@ little more, and gets it here rather than from the private modules:
 * ``build_params`` validates a job's parameters exactly as ``submit()`` does;
 * ``run_stored_job`` runs a job recorded in a store on the calling thread;
 * ``progress_of`` and ``summary_of`` read a stored job's figures;
-* ``export_job`` and ``parse_formats`` write and check result formats;
+* ``export_job`` writes result formats; ``formats``, ``get_format``, ``kind_of`` and
+  ``parse_formats`` list and check them (the registry's);
 * ``providers`` lists the engines with their installed languages;
 * ``connect`` joins Ray the way the library does;
 * ``within`` says whether a resolved path lies inside a root, as jobs confine their reads.
@@ -15,9 +16,11 @@ little more, and gets it here rather than from the private modules:
 from __future__ import annotations
 
 from ocr_ray.engines import get_provider, provider_names
+from ocr_ray.formats import all_formats as formats
+from ocr_ray.formats import get_format, kind_of, parse_formats
 from ocr_ray.inputs.confine import within
 from ocr_ray.job.build import build_params
-from ocr_ray.job.export import export_job, parse_formats
+from ocr_ray.job.export import export_job
 from ocr_ray.job.handle import new_job_id, run_stored_job
 from ocr_ray.job.progress import progress_of, summary_of
 from ocr_ray.job.ray_init import connect
@@ -26,6 +29,9 @@ __all__ = [
     "build_params",
     "connect",
     "export_job",
+    "formats",
+    "get_format",
+    "kind_of",
     "new_job_id",
     "parse_formats",
     "progress_of",

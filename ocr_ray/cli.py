@@ -7,14 +7,20 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from ocr_ray._cli_components import add_component_commands
 from ocr_ray.exceptions import ExitCode, OcrRayError, UsageError
-from ocr_ray.job.export import parse_formats
+from ocr_ray.formats import parse_formats
 from ocr_ray.job.handle import Job, get_job, list_jobs, resume, submit
 from ocr_ray.job.plan import DEFAULT_PAGES_PER_CORE_S, Plan, Rate, measured_rate, parse_duration
 from ocr_ray.job.ray_init import start_local, stop_local
-from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, JobStatus, JobSummary, Progress
+from ocr_ray.models import JobStatus, JobSummary, Progress
+from ocr_ray.params import FromSetting, JobParams, Option, user_options
+from ocr_ray.plugins import registry
 from ocr_ray.store import open_store
 
 EPILOG = """\
@@ -47,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a job's result files")
     export.add_argument("job_id")
     export.add_argument("--out", required=True, type=Path)
-    export.add_argument("--formats", default=",".join(EXPORT_FORMATS))
+    export.add_argument("--formats", help="comma list (default: the job's own formats)")
     cancel = commands.add_parser("cancel", help="cancel a running job")
     cancel.add_argument("job_id")
     _add_plan(commands)
@@ -82,49 +88,53 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("paths", nargs="*", help="files and folders (not needed with --resume)")
     run.add_argument("--out", required=True, type=Path, help="folder for results and summary")
-    run.add_argument(
-        "--lang", default="eng", help="languages joined by +: engine names or ISO 639-1 (en+de)"
-    )
-    run.add_argument("--provider", default="tesseract")
-    run.add_argument(
-        "--formats",
-        default=",".join(EXPORT_FORMATS),
-        help="comma list of "
-        + ",".join(EXPORT_FORMATS + ARCHIVE_FORMATS)
-        + "; pdf (searchable), hocr and alto go under OUT/<format>/, mirroring the inputs",
-    )
-    run.add_argument(
-        "--no-rotate",
-        dest="rotate",
-        action="store_false",
-        help="do not check the orientation of pages that read badly",
-    )
-    run.add_argument(
-        "--deskew",
-        action="store_true",
-        help="level pages tilted by more than 0.5 degrees and read them again",
-    )
+    add_job_options(run)
     run.add_argument("--address", help="Ray address: auto or ray://host:10001 (default: local)")
     run.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted job")
     run.add_argument("--job-id", help="id for a new job (re-running with it resumes)")
-    run.add_argument(
-        "--timeout-per-file", type=float, metavar="S", help="seconds per file or page range"
-    )
-    run.add_argument("--dpi", type=int, help="PDF rasterisation resolution (default 300)")
-    run.add_argument(
-        "--skip-text", action="store_true", help="use a PDF page's text layer if it has one"
-    )
-    run.add_argument("--max-pixels", type=int, help="refuse pages with more pixels than this")
-    run.add_argument(
-        "--cache", action="store_true", help="reuse results of identical files from earlier jobs"
-    )
-    run.add_argument("--no-recursive", dest="recursive", action="store_false")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_job_options(parser: argparse.ArgumentParser, model: type[BaseModel] = JobParams) -> None:
+    """One option per job parameter, from its declaration (``ocr_ray.params``).
+
+    Every option defaults to None (not given), so the declaration's own default, or the
+    operator's setting, applies.
+    """
+    group = parser.add_argument_group("job options")
+    for name, (info, option) in user_options(model).items():
+        flag = option.flag or "--" + name.replace("_", "-")
+        if info.annotation is bool:
+            on = info.default is not True  # a flag turns on what is off by default
+            flag = flag if on else "--no-" + flag.removeprefix("--")
+            text = info.description if on else f"turn off (on by default): {info.description}"
+            group.add_argument(flag, dest=name, action="store_const", const=on, help=text)
+        else:
+            metavar = name.upper().removesuffix("_S")
+            group.add_argument(flag, dest=name, metavar=metavar, help=_help(info, option))
+
+
+def _help(info: FieldInfo, option: Option) -> str:
+    text = str(info.description)
+    if option.plugins:  # names only: nothing is imported to print the help
+        text += f"; installed: {', '.join(registry.entries(option.plugins))}"
+    if isinstance(info.default_factory, FromSetting):
+        return f"{text} (default: {info.default_factory})"
+    if info.default_factory is not None:  # computed from plugins: its text says how
+        return text
+    default = info.default
+    return f"{text} (default: {'+'.join(default) if isinstance(default, list) else default})"
+
+
+def job_options(args: argparse.Namespace, model: type[BaseModel] = JobParams) -> dict[str, Any]:
+    """The job options given on the command line (the rest are left to their defaults)."""
+    return {
+        name: getattr(args, name) for name in user_options(model) if getattr(args, name) is not None
+    }
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """OCR the inputs, write the results, and return the exit code."""
-    formats = parse_formats(args.formats)
     if args.resume:
         job = resume(args.resume, address=args.address, store=args.store)
     elif not args.paths:
@@ -132,21 +142,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         job = submit(
             args.paths,
-            languages=args.lang.split("+"),
-            provider=args.provider,
-            recursive=args.recursive,
             address=args.address,
-            dpi=args.dpi,
-            skip_text=args.skip_text,
-            timeout_per_file=args.timeout_per_file,
-            max_image_pixels=args.max_pixels,
-            cache=args.cache,
-            formats=formats,
             out_dir=args.out,
-            rotate=args.rotate,
-            deskew=args.deskew,
             job_id=args.job_id,
             store=args.store,
+            **job_options(args),
         )
     print(f"job {job.id}", file=sys.stderr)
     try:
@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return ExitCode.interrupted
-    written = job.export(args.out, formats)
+    written = job.export(args.out)
     _print_summary(summary, args.out, written)
     _stop_ray()
     return _exit_code(summary)
@@ -226,7 +226,7 @@ def _finish(progress: Progress) -> str:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a job's result files."""
     job: Job = get_job(args.job_id, store=args.store)
-    written = job.export(args.out, parse_formats(args.formats))
+    written = job.export(args.out, None if args.formats is None else parse_formats(args.formats))
     for path in written.values():
         print(path)
     return ExitCode.ok

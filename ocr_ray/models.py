@@ -16,12 +16,6 @@ class FileStatus(str, Enum):
     skipped = "skipped"
 
 
-# What a job's records can be written as; the API's results ZIP bundles the chosen ones.
-EXPORT_FORMATS = ("jsonl", "json", "csv", "txt", "zip")
-# Per-input documents the workers make next to the OCR, each under <out>/<format>/.
-ARCHIVE_FORMATS = ("pdf", "hocr", "alto")
-
-
 class PageWarning(str, Enum):
     """Why a page that was read still needs a person's look (the file stays succeeded)."""
 
@@ -97,26 +91,6 @@ class FileRecord(BaseModel):
     def review_pages(self) -> int:
         """Pages with at least one warning."""
         return sum(1 for page in self.pages if page.warnings)
-
-
-class JobParams(BaseModel):
-    """What a job was asked to do; stored so that a resume repeats it exactly."""
-
-    paths: list[str]
-    languages: list[str] = Field(default_factory=lambda: ["eng"])
-    provider: str = "tesseract"
-    recursive: bool = True
-    dpi: int = 300
-    skip_text: bool = False
-    timeout_per_file_s: float = 600.0
-    max_image_pixels: int = 150_000_000
-    cache: bool = False
-    export_formats: list[str] = Field(default_factory=lambda: list(EXPORT_FORMATS))
-    output_dir: str | None = None  # where workers' archive formats (pdf, hocr, alto) go
-    rotate: bool = True  # check a doubtful page's orientation and turn it upright
-    deskew: bool = False  # level pages whose lines are tilted, and read them again
-    owner: str = "local"  # "api": run by the detached job runner, which resumes it
-    input_root: str | None = None  # API jobs: nothing outside it is read, links included
 
 
 class Progress(BaseModel):

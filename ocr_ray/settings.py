@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEBIAN_TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
+# Bounds shared by a setting and the job parameter whose default it is.
+Dpi = Annotated[int, Field(ge=50, le=1200)]
+Pixels = Annotated[int, Field(gt=0)]
+Seconds = Annotated[float, Field(gt=0)]
 
 
 class Settings(BaseSettings):
-    """Configuration for the library, the CLI, the API and the cluster tools.
+    """Configuration of the library and the CLI (the API's and the cluster tools' own
+    are ``serve.settings`` and ``cluster.settings``).
 
     Each field is read from the environment variable ``OCR_RAY_<NAME>``; units are
     part of the name (``_S`` seconds, ``_BYTES`` bytes).
@@ -22,13 +28,13 @@ class Settings(BaseSettings):
 
     # Where state lives.
     home: Path = Field(default_factory=lambda: Path.home() / ".ocr_ray")
-    store_url: str = ""  # empty: sqlite:///<home>/jobs.db; mongodb://... for the cluster
+    store_url: str = ""  # empty: sqlite:///<home>/jobs.db (SQLite is the only store yet)
 
     # OCR defaults.
     tessdata_prefix: str = ""  # empty: $TESSDATA_PREFIX, then Debian's tessdata
-    dpi: int = Field(default=300, ge=50, le=1200)
-    max_image_pixels: int = Field(default=150_000_000, gt=0)
-    timeout_per_file_s: float = Field(default=600.0, gt=0)
+    dpi: Dpi = 300
+    max_image_pixels: Pixels = 150_000_000
+    timeout_per_file_s: Seconds = 600.0
     pages_per_task: int = Field(default=4, ge=1)
     # Small files are packed into one task up to this many pixels (about one A4 page
     # at 300 dpi) and this many files, so a Ray task's fixed cost is shared.
@@ -38,7 +44,6 @@ class Settings(BaseSettings):
     # A page whose mean word confidence (0-100) is below this gets an orientation check;
     # still below after it, its record carries a low_confidence warning.
     low_confidence: float = Field(default=60.0, ge=0, le=100)
-    extra_providers: str = ""  # "name=module:attr,..." operator-registered providers
 
     # Execution.
     max_in_flight: int = Field(default=0, ge=0)  # 0: twice the cluster's CPUs
@@ -49,31 +54,6 @@ class Settings(BaseSettings):
     # interrupted (its coordinator died) and may be resumed.
     heartbeat_s: float = Field(default=10.0, gt=0)
     include_dashboard: bool = False  # for a local Ray; cluster heads always run it
-
-    # API (serve/).
-    api_token: str = ""
-    api_token_file: str = ""
-    input_roots: str = ""  # colon-separated folders that API jobs may read
-    upload_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
-    output_root: str = ""  # empty: <home>/outputs
-    user_max_running_jobs: int = Field(default=4, ge=0)  # per API user; 0: no limit
-    # After this many wrong keys from one address, each further one locks it out for
-    # twice as long as the last (1 s, 2 s, 4 s ...), up to auth_lockout_max_s.
-    auth_failures_allowed: int = Field(default=5, ge=1)
-    auth_lockout_max_s: float = Field(default=300.0, gt=0)
-
-    # Cluster (cluster/).
-    files_per_worker: int = Field(default=200, ge=1)
-    max_replicas: int = Field(default=8, ge=0)
-    autoscale: bool = False  # job-size scaling of the swarm worker service (API jobs)
-    scale_idle_s: float = Field(default=300.0, ge=0)  # idle time before scaling back down
-    stack_name: str = "ocr"
-    api_port: int = Field(default=8000, gt=0, lt=65536)  # published API port (health)
-    # Read by the autoscaler's node provider on the head, to start workers like the stack's.
-    head_host: str = "ray-head"
-    input_dir: str = ""  # host folder mounted read-only as /data/inputs on workers
-    worker_network: str = ""  # empty: <stack_name>_ocr
-    loopback_prefix: str = ""  # host network only: "127.0.2" gives workers 127.0.2.N
 
     @field_validator("home")
     @classmethod
@@ -91,11 +71,6 @@ class Settings(BaseSettings):
         import os
 
         return self.tessdata_prefix or os.environ.get("TESSDATA_PREFIX") or DEBIAN_TESSDATA
-
-    @property
-    def resolved_output_root(self) -> Path:
-        """Where the API writes job exports."""
-        return Path(self.output_root) if self.output_root else self.home / "outputs"
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ import json
 import time
 
 from ocr_ray.exceptions import ExitCode, UsageError
-from ocr_ray.store import AuditEntry, Store, open_store
+from ocr_ray.store import AuditEntry, UserStore, open_user_store
 from serve.keys import create_key
 
 
@@ -42,7 +42,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     """Print the new key alone on the last line of standard output."""
-    store = open_store(args.store)
+    store = open_user_store(args.store)
     if args.max_running_jobs is not None and args.max_running_jobs < 0:
         raise UsageError("--max-running-jobs must be 0 (no limit) or more")
     key = create_key(store, args.name, admin=args.admin, max_running=args.max_running_jobs)
@@ -54,7 +54,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """One line per key, revoked ones included."""
-    for key in open_store(args.store).list_keys():
+    for key in open_user_store(args.store).list_keys():
         if args.json:
             print(json.dumps({k: v for k, v in vars(key).items() if k != "key_hash"}))
             continue
@@ -66,7 +66,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """Revoke at once: the running API checks the store on every request."""
-    store = open_store(args.store)
+    store = open_user_store(args.store)
     if not store.revoke_key(name=args.name):
         raise UsageError(f"{args.name!r} has no live key")
     _audit(store, "key_revoke", args.name)
@@ -76,7 +76,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """The audit trail, newest first."""
-    entries = open_store(args.store).list_audit(
+    entries = open_user_store(args.store).list_audit(
         limit=args.limit, user=args.user, job_id=args.job_id
     )
     for e in entries:
@@ -87,7 +87,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return ExitCode.ok
 
 
-def _audit(store: Store, action: str, detail: str) -> None:
+def _audit(store: UserStore, action: str, detail: str) -> None:
     """Key changes are made on the server's machine: the actor is its local user."""
     store.add_audit(AuditEntry(time.time(), f"cli:{getpass.getuser()}", action, None, detail))
 

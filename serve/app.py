@@ -10,9 +10,9 @@ from fastapi.staticfiles import StaticFiles
 from ray import serve
 
 from ocr_ray import __version__
-from ocr_ray.settings import get_settings
 from serve.routes import bulk, cluster, health, users
 from serve.security import load_token
+from serve.settings import get_serve_settings
 
 STATIC = Path(__file__).parent / "static"
 
@@ -44,7 +44,7 @@ class OcrRayApi:
     """The API replica; refuses to start without a token."""
 
     def __init__(self) -> None:
-        load_token(get_settings())
+        load_token(get_serve_settings())
 
 
 app = OcrRayApi.bind()

@@ -12,6 +12,7 @@ import threading
 
 from ocr_ray.exceptions import ExitCode
 from ocr_ray.settings import get_settings
+from serve.settings import get_serve_settings
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -50,7 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _ensure_token() -> None:
     """Use the configured token, or make one for this machine and say where it is."""
-    settings = get_settings()
+    settings = get_serve_settings()
     if settings.api_token or settings.api_token_file:
         return
     path = settings.home / "api_token"
@@ -59,5 +60,5 @@ def _ensure_token() -> None:
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
     os.environ["OCR_RAY_API_TOKEN_FILE"] = str(path)  # inherited by the Serve replicas
-    get_settings.cache_clear()
+    get_serve_settings.cache_clear()
     print(f"API token (no OCR_RAY_API_TOKEN set) in {path}", file=sys.stderr)

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ocr_ray.settings import Settings, get_settings
-from ocr_ray.store import AuditEntry, Store, open_store
+from ocr_ray.store import AuditEntry, JobStore, UserStore, open_store, open_user_store
 from serve.keys import Principal, identify
 from serve.security import load_token
+from serve.settings import ServeSettings, get_serve_settings
 from serve.throttle import AuthThrottle
 
 _bearer = HTTPBearer(auto_error=False)
@@ -21,24 +21,30 @@ _bearer = HTTPBearer(auto_error=False)
 
 @functools.lru_cache(maxsize=1)
 def _token() -> str:
-    return load_token(get_settings())
+    return load_token(get_serve_settings())
 
 
 @functools.lru_cache(maxsize=1)
-def _store() -> Store:
+def _store() -> JobStore:
     return open_store()
 
 
 @functools.lru_cache(maxsize=1)
 def _throttle() -> AuthThrottle:
-    settings = get_settings()
+    settings = get_serve_settings()
     return AuthThrottle(
         allowed=settings.auth_failures_allowed, max_lockout_s=settings.auth_lockout_max_s
     )
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[Store, Depends(_store)]
+@functools.lru_cache(maxsize=1)
+def _users() -> UserStore:
+    return open_user_store()
+
+
+SettingsDep = Annotated[ServeSettings, Depends(get_serve_settings)]
+StoreDep = Annotated[JobStore, Depends(_store)]
+UsersDep = Annotated[UserStore, Depends(_users)]
 
 
 def client_address(request: Request) -> str:
@@ -49,7 +55,7 @@ def client_address(request: Request) -> str:
 def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    store: StoreDep,
+    store: UsersDep,
 ) -> Principal:
     """The key's user; 401 without a live key, 429 while the address is locked out."""
     address, throttle = client_address(request), _throttle()
@@ -85,7 +91,7 @@ def require_admin(user: UserDep) -> Principal:
 class Auditor:
     """Writes the caller's actions to the store's audit trail."""
 
-    def __init__(self, store: Store, user: Principal, address: str) -> None:
+    def __init__(self, store: UserStore, user: Principal, address: str) -> None:
         self.store, self.user, self.address = store, user, address
 
     def __call__(self, action: str, job_id: str | None = None, detail: str = "") -> None:
@@ -94,7 +100,7 @@ class Auditor:
         self.store.add_audit(entry)
 
 
-def _auditor(request: Request, store: StoreDep, user: UserDep) -> Auditor:
+def _auditor(request: Request, store: UsersDep, user: UserDep) -> Auditor:
     return Auditor(store, user, client_address(request))
 
 

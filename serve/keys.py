@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from ocr_ray.exceptions import UsageError
-from ocr_ray.store import Store
+from ocr_ray.store import UserStore
 
 BOOTSTRAP_USER = "admin"  # whoever holds OCR_RAY_API_TOKEN[_FILE]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -29,7 +29,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(store: Store, name: str, *, admin: bool, max_running: int | None = None) -> str:
+def create_key(store: UserStore, name: str, *, admin: bool, max_running: int | None = None) -> str:
     """Make and store a key for ``name``; returns the key, which is never stored."""
     if not _NAME.match(name) or name == BOOTSTRAP_USER:
         raise UsageError(
@@ -41,7 +41,7 @@ def create_key(store: Store, name: str, *, admin: bool, max_running: int | None 
     return key
 
 
-def identify(given: str, bootstrap: str, store: Store) -> Principal | None:
+def identify(given: str, bootstrap: str, store: UserStore) -> Principal | None:
     """Whose key ``given`` is: the bootstrap admin's, a live stored key's, or nobody's.
 
     Stored keys are looked up by hash, so the lookup's timing depends on the hash alone,

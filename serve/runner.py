@@ -10,15 +10,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ocr_ray.api import run_stored_job
-from ocr_ray.models import JobParams, JobStatus
+from ocr_ray.models import JobStatus
+from ocr_ray.params import JobParams
 from ocr_ray.settings import get_settings
-from ocr_ray.store import Store, open_store
+from ocr_ray.store import JobStore, open_store
+from serve.settings import get_serve_settings
+
+if TYPE_CHECKING:  # the cluster package is only in the cluster image
+    from cluster.scaling import JobScaler
 
 _log = logging.getLogger(__name__)
 RUNNER_NAME = "ocr-ray-job-runner"
@@ -37,8 +42,8 @@ class JobRunner:
         self._store_url = store_url
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
-        self._job_scaler: Any = None
-        if get_settings().autoscale:  # workers a previous life scaled up come back down
+        self._job_scaler: JobScaler | None = None
+        if get_serve_settings().autoscale:  # workers a previous life scaled up come back down
             try:
                 self._scaler().settle()
             except Exception:  # the API still serves; only the scale-back is missed
@@ -68,7 +73,7 @@ class JobRunner:
         row = store.get_job(job_id)
         if row is None or row.status.finished:
             return
-        scaler = self._scaler() if get_settings().autoscale else None
+        scaler = self._scaler() if get_serve_settings().autoscale else None
         scaled = threading.Event()
         sizing = threading.Thread(
             target=self._size_for, args=(scaler, store, job_id, scaled), daemon=True
@@ -86,7 +91,7 @@ class JobRunner:
                     scaler.after_job()
 
     @staticmethod
-    def _size_for(scaler: Any, store: Store, job_id: str, scaled: threading.Event) -> None:
+    def _size_for(scaler: JobScaler, store: JobStore, job_id: str, scaled: threading.Event) -> None:
         """Scale the workers to the job once its walk has counted enough files.
 
         The count comes from the job's own walk (in the store), so the tree is walked
@@ -104,14 +109,15 @@ class JobRunner:
                 return
             time.sleep(_SIZING_POLL_S)
 
-    def _scaler(self) -> Any:
+    def _scaler(self) -> JobScaler:
         """The swarm job scaler (cluster/ is only present in the cluster image)."""
         with self._lock:
             if self._job_scaler is None:
                 from cluster.scaling import JobScaler
+                from cluster.settings import get_cluster_settings
                 from cluster.swarm import Swarm
 
-                s = get_settings()
+                s = get_cluster_settings()
                 self._job_scaler = JobScaler(
                     Swarm(s.stack_name),
                     files_per_worker=s.files_per_worker,
@@ -139,7 +145,9 @@ def job_runner(store_url: str) -> Any:
     return remote.remote(store_url)
 
 
-def start_job(store: Store, params: JobParams, *, job_id: str, user: str, max_running: int) -> str:
+def start_job(
+    store: JobStore, params: JobParams, *, job_id: str, user: str, max_running: int
+) -> str:
     """Record ``user``'s job as the API's and hand it to the runner actor; returns at once.
 
     Raises ``RunningJobLimitError`` when ``user`` already has ``max_running`` jobs

@@ -2,22 +2,57 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
 
-from ocr_ray.models import EXPORT_FORMATS, ErrorInfo, Progress
+from fastapi import File, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
+from ocr_ray.models import ErrorInfo, Progress
+from ocr_ray.params import JobParams, user_options
 
 
-class ProcessRequest(BaseModel):
-    """Start a job on a folder that lies under one of the input roots."""
+def job_request_models(params: type[BaseModel] = JobParams) -> tuple[type[BaseModel], ...]:
+    """The JSON body of ``process`` and the form of ``upload``, each with every job
+    option that API callers may set, from the one declaration (``ocr_ray.params``).
 
-    folder_path: str = Field(min_length=1, max_length=4096)
-    provider: str = "tesseract"
-    languages: list[str] = Field(default_factory=lambda: ["eng"], min_length=1, max_length=16)
-    recursive: bool = True
-    # Record formats, plus pdf, hocr and alto to have the workers make those too.
-    export_formats: list[str] = Field(default_factory=lambda: list(EXPORT_FORMATS))
-    skip_text: bool = False
-    deskew: bool = False  # level tilted pages and read them again
+    Each field is optional (absent: the declaration's default or the operator's
+    setting) and keeps its bounds and help; any other field is refused with 422.
+    """
+    options = {
+        name: (
+            info.annotation | None,
+            FieldInfo.merge_field_infos(
+                info, default=None, default_factory=None, validation_alias=None
+            ),
+        )
+        for name, (info, option) in user_options(params).items()
+        if option.api
+    }
+    strict = ConfigDict(extra="forbid")
+    process = create_model(
+        "ProcessRequest",
+        __config__=strict,
+        __doc__="Start a job on a folder that lies under one of the input roots.",
+        folder_path=(str, Field(min_length=1, max_length=4096)),
+        **options,
+    )
+    upload = create_model(
+        "UploadForm",
+        __config__=strict,
+        __doc__="Images, PDFs or one zip, and the job's options, as a multipart form.",
+        files=(list[UploadFile], File(description="images, PDFs, or one zip")),
+        **options,
+    )
+    return process, upload
+
+
+ProcessRequest, UploadForm = job_request_models()
+
+
+def job_options(request: BaseModel) -> dict[str, Any]:
+    """The job options a request set (the rest keep their defaults)."""
+    return request.model_dump(include=set(user_options()), exclude_none=True)
 
 
 class JobCreated(BaseModel):
@@ -57,13 +92,24 @@ class WorkersInfo(BaseModel):
     jobs_running: list[str]
 
 
+class FormatInfo(BaseModel):
+    """An output format a job may ask for."""
+
+    name: str
+    label: str
+    kind: str  # record, bundle or document
+    media_type: str
+    default: bool  # made when a job names no formats
+
+
 class Options(BaseModel):
     """What a job may ask for on this server."""
 
     providers: dict[str, list[str]]
     input_roots: list[str]
     folders: list[str]
-    export_formats: list[str]  # what the results ZIP holds by default
+    formats: list[FormatInfo]
+    export_formats: list[str]  # what a job makes when it names none
     archive_formats: list[str]  # documents the workers can make too
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ocr_ray.api import within
 from ocr_ray.exceptions import ConfigurationError
-from ocr_ray.settings import Settings
+from serve.settings import ServeSettings
 
 
-def load_token(settings: Settings) -> str:
+def load_token(settings: ServeSettings) -> str:
     """The bootstrap admin key: OCR_RAY_API_TOKEN or the file in OCR_RAY_API_TOKEN_FILE."""
     token = settings.api_token
     if not token and settings.api_token_file:
@@ -23,7 +23,7 @@ def load_token(settings: Settings) -> str:
     return token
 
 
-def input_roots(settings: Settings) -> list[Path]:
+def input_roots(settings: ServeSettings) -> list[Path]:
     """The configured folders jobs may read, resolved."""
     return [Path(os.path.realpath(r)) for r in settings.input_roots.split(":") if r.strip()]
 

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ocr_ray.exceptions import UsageError
-from ocr_ray.settings import Settings
+from serve.settings import ServeSettings
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]")
 _CHUNK = 1024 * 1024
@@ -26,7 +26,7 @@ class BadArchive(UsageError):
     """A zip that cannot be read or has unsafe member names."""
 
 
-def upload_dir(settings: Settings, job_id: str) -> Path:
+def upload_dir(settings: ServeSettings, job_id: str) -> Path:
     """Where an upload job's files are stored (a folder the server owns)."""
     return settings.home / "uploads" / job_id
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import plugin_dist
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "examples" / "samples"
 PAGES = SAMPLES / "pages"
@@ -29,14 +31,24 @@ _HOME = Path(tempfile.mkdtemp(prefix="ocr-ray-tests-"))
 os.environ.update(
     OCR_RAY_HOME=str(_HOME),
     OCR_RAY_INCLUDE_DASHBOARD="0",
-    OCR_RAY_EXTRA_PROVIDERS=(
-        "faulty=tests.fault_engines:FaultyProvider,slow=tests.fault_engines:SlowProvider,"
-        "null=benchmarks.null_engine:NullProvider"
-    ),
     OCR_RAY_TEST_CRASH_DIR=str(_HOME / "crash-markers"),
     PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
 )
 (_HOME / "crash-markers").mkdir()
+# The tests' own engines and formats, installed as any plugin package installs them.
+TEST_PLUGINS = {
+    "ocr_ray.engines": {
+        "faulty": "tests.fault_engines:FaultyProvider",
+        "slow": "tests.fault_engines:SlowProvider",
+        "null": "benchmarks.null_engine:NullProvider",
+        "shouting": "tests.plugin_example:ShoutingProvider",
+    },
+    "ocr_ray.formats": {
+        "wordcount": "tests.plugin_example:WordCountFormat",
+        "pagetext": "tests.plugin_example:PageTextFormat",
+    },
+}
+plugin_dist.install(_HOME / "plugins", "ocr-ray-test-plugins", TEST_PLUGINS)
 
 
 def wait_done(http: httpx.Client, job_id: str, timeout: float = 300) -> dict:

@@ -1,4 +1,4 @@
-"""Fault-injection providers (registered through OCR_RAY_EXTRA_PROVIDERS in conftest).
+"""Fault-injection providers (engine plugins the tests install, in conftest).
 
 They wrap real Tesseract and misbehave only on pages of a marked width, so one job can
 mix good files with a hang or a crash.

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.plugin_dist import write_dist
 
 OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
 
 
 def _imports(package: str) -> dict[str, set[str]]:
-    """Module file -> every module name it imports (``from X import y`` gives X and X.y)."""
+    """Module file -> every module name it imports (``from X import y`` gives X and X.y),
+    lazy imports inside functions included."""
     found: dict[str, set[str]] = {}
     for path in sorted((REPO / package).rglob("*.py")):
         names: set[str] = set()
@@ -30,6 +32,98 @@ def _imports(package: str) -> dict[str, set[str]]:
     return found
 
 
+# The library's layers, lowest first. A module may import its own unit (a package, or a
+# top-level module) and the units of lower layers, never a higher or a sibling unit.
+LAYERS = [
+    {"exceptions", "_version", "settings", "accuracy"},
+    {"models"},
+    {"plugins"},  # the plugin interface and the entry-point registry
+    {"engines", "formats"},  # the built-in plugins, and the registry's front for each
+    {"params"},  # the job parameters, declared once
+    {"inputs", "store"},
+    {"job"},
+    {"_cli_components"},
+    {"api", "cli", "__init__"},
+]
+# What serve/ and cluster/ may import: the library's public modules.
+PUBLIC = {"ocr_ray", *(f"ocr_ray.{m}" for m in ("api", "exceptions", "models", "params"))}
+PUBLIC |= {f"ocr_ray.{m}" for m in ("plugins", "settings", "store", "accuracy")}
+
+
+def _unit(module: str) -> str | None:
+    """The unit of an ``ocr_ray`` module name (its first part below ``ocr_ray``), or None
+    for a name outside the library; a name of an attribute counts as its module's."""
+    parts = module.split(".")
+    if parts[0] != "ocr_ray":
+        return None
+    if len(parts) == 1:
+        return "__init__"
+    return parts[1] if _exists(parts[:2]) else "__init__"
+
+
+def _exists(parts: list[str]) -> bool:
+    base = REPO.joinpath(*parts)
+    return base.is_dir() or base.with_suffix(".py").is_file()
+
+
+def _layer(unit: str) -> int:
+    return next(n for n, units in enumerate(LAYERS) if unit in units)
+
+
+def test_every_library_unit_has_a_layer() -> None:
+    units = {
+        _unit("ocr_ray." + p.stem if p.is_file() else "ocr_ray." + p.name)
+        for p in (REPO / "ocr_ray").iterdir()
+        if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
+    assert units <= set().union(*LAYERS)
+
+
+def test_the_library_imports_only_downwards() -> None:
+    wrong = {}
+    for module, names in _imports("ocr_ray").items():
+        own = _unit(
+            "ocr_ray." + module.removeprefix("ocr_ray/").removesuffix(".py").replace("/", ".")
+        )
+        assert own is not None
+        up = sorted(
+            name
+            for name in names
+            if (unit := _unit(name)) is not None and unit != own and _layer(unit) >= _layer(own)
+        )
+        if up:
+            wrong[module] = up
+    assert wrong == {}
+
+
+def test_no_module_of_the_library_imports_itself_in_a_cycle() -> None:
+    graph = {
+        _module(_dotted(path)): {_module(n) for n in names if n.startswith("ocr_ray.")}
+        for path, names in _imports("ocr_ray").items()
+    }
+    cycles = []
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> None:
+        if module in trail:
+            cycles.append([*trail[trail.index(module) :], module])
+            return
+        if module in done:
+            return
+        for name in sorted(graph.get(module, ())):
+            if name != module and not module.startswith(name + "."):  # a package's own
+                visit(name, [*trail, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert cycles == []
+
+
+def _dotted(path: str) -> str:
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
 def test_the_library_imports_neither_serve_nor_cluster() -> None:
     leaks = {
         module: sorted(n for n in names if n.split(".")[0] in ("serve", "cluster"))
@@ -38,25 +132,27 @@ def test_the_library_imports_neither_serve_nor_cluster() -> None:
     assert {m: n for m, n in leaks.items() if n} == {}
 
 
-@pytest.mark.parametrize("package", ["serve", "cluster"])
+@pytest.mark.parametrize("package", ["serve", "cluster", "tests/plugin_example.py"])
 def test_components_use_only_public_library_names(package: str) -> None:
     private = {
-        module: sorted(n for n in names if n.startswith("ocr_ray.") and _private(n.split(".")[1]))
+        module: sorted(n for n in names if n.startswith("ocr_ray") and _module(n) not in PUBLIC)
         for module, names in _imports(package).items()
     }
     assert {m: n for m, n in private.items() if n} == {}
 
 
-def _private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
+def _module(name: str) -> str:
+    """The module a name of a module or of one of its attributes lies in."""
+    parts = name.split(".")
+    while len(parts) > 1 and not _exists(parts):
+        parts.pop()
+    return ".".join(parts)
 
 
 def _component(tmp_path: Path, name: str, target: str) -> dict[str, str]:
-    """An installed distribution (on PYTHONPATH) declaring one ocr_ray.commands entry."""
-    info = tmp_path / f"{name}_component-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-component\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[ocr_ray.commands]\n{name} = {target}\n")
+    """An installed distribution (on PYTHONPATH) declaring one ocr_ray.commands entry
+    (``target`` may name the extra it needs, as ``module:attr [extra]``)."""
+    write_dist(tmp_path, f"{name}-component", {"ocr_ray.commands": {name: target}})
     path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
     return dict(os.environ, PYTHONPATH=path)
 
@@ -85,8 +181,9 @@ def test_a_broken_component_is_reported_not_hidden(tmp_path: Path) -> None:
 
 
 def test_a_component_missing_its_extra_says_what_to_install(tmp_path: Path) -> None:
-    env = _component(tmp_path, "extra", "not_an_installed_package_xyz:add_command")
+    env = _component(tmp_path, "extra", "not_an_installed_package_xyz:add_command [extra]")
     assert "warning" not in _cli("--help", env=env).stderr
     called = _cli("extra", "anything", env=env)
     assert called.returncode == 2
-    assert "pip install 'ocr-ray[extra]'" in called.stderr
+    # The extra the entry point declares, of the distribution that declares it.
+    assert "pip install 'extra-component[extra]'" in called.stderr

@@ -15,14 +15,15 @@ from ray.cluster_utils import Cluster
 from ray.util.state import list_workers
 
 import ocr_ray
-from ocr_ray import _scan
 from ocr_ray.accuracy import cer
 from ocr_ray.engines import get_provider
+from ocr_ray.inputs import scan as _scan
 from ocr_ray.inputs.pipeline import PageRange, ReadOptions
 from ocr_ray.job.dispatch import Dispatcher, Unit
 from ocr_ray.job.progress import progress_of
 from ocr_ray.job.tasks import TaskOptions
-from ocr_ray.models import JobParams, JobStatus
+from ocr_ray.models import JobStatus
+from ocr_ray.params import JobParams
 from ocr_ray.settings import Settings
 from ocr_ray.store import open_store
 from tests.conftest import PAGES, REPO, distinct_pages, ground_truth
@@ -67,24 +68,24 @@ def _unit(index: int, pixels: int) -> Unit:
 
 def test_small_files_are_packed_by_budget_and_a_small_job_still_spreads() -> None:
     settings = Settings(max_in_flight=4, task_pixels=1_000_000, max_files_per_task=8)
-    options = TaskOptions("null", ("eng",), ReadOptions(dpi=300), timeout_s=60)
+    options = TaskOptions("null", ("eng",), ReadOptions(dpi=300), timeout_per_file_s=60)
     dispatcher = Dispatcher(options, get_provider("null"), settings, name="ocr test")
     dispatcher._window_checked = time.monotonic()  # no cluster needed: the window is set
 
-    dispatcher.ready.extend(_unit(i, 100_000) for i in range(100))
+    dispatcher._ready.extend(_unit(i, 100_000) for i in range(100))
     assert len(dispatcher._pack()) == 8  # the file cap (the budget would allow 10)
-    dispatcher.ready.clear()
-    dispatcher.ready.extend(_unit(i, 300_000) for i in range(100))
+    dispatcher._ready.clear()
+    dispatcher._ready.extend(_unit(i, 300_000) for i in range(100))
     assert len(dispatcher._pack()) == 3  # the pixel budget
-    dispatcher.ready.clear()
-    dispatcher.ready.extend([_unit(0, 9_000_000), _unit(1, 10)])
+    dispatcher._ready.clear()
+    dispatcher._ready.extend([_unit(0, 9_000_000), _unit(1, 10)])
     assert len(dispatcher._pack()) == 1  # a full page is a task of its own
-    dispatcher.ready.clear()
-    dispatcher.ready.extend(_unit(i, 10) for i in range(8))
+    dispatcher._ready.clear()
+    dispatcher._ready.extend(_unit(i, 10) for i in range(8))
     assert len(dispatcher._pack()) == 2  # 8 small files over 4 free slots: 2 each
-    dispatcher.ready.clear()
+    dispatcher._ready.clear()
     alone = Unit(PageRange("/x.png", "image", 0, 0), 10, 10, alone=True)
-    dispatcher.ready.extend([alone, _unit(1, 10), _unit(2, 10)])
+    dispatcher._ready.extend([alone, _unit(1, 10), _unit(2, 10)])
     assert dispatcher._pack() == [alone]  # sent again alone after its packed task failed
 
 

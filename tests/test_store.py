@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, JobParams, JobStatus, PageResult
+from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, JobStatus, PageResult
+from ocr_ray.params import JobParams
 from ocr_ray.store import open_store
 from ocr_ray.store.sqlite import _SCHEMA
 

@@ -1,57 +1,35 @@
-"""Provider registry and the per-process engine cache."""
+"""Engines: providers found in the registry, and the per-process engine cache.
+
+Each built-in engine is one module here (``tesseract``, ``rapidocr``), registered as an
+entry point like any other engine plugin.
+"""
 
 from __future__ import annotations
 
 import functools
-import importlib
 
 from PIL import Image
 
-from ocr_ray.engines.rapidocr import RapidOcrProvider
-from ocr_ray.engines.tesseract import TesseractProvider
 from ocr_ray.exceptions import EngineUnavailableError, UnknownProviderError, UsageError
-from ocr_ray.plugins import Engine, PageText, Provider
-from ocr_ray.settings import get_settings
+from ocr_ray.plugins import Engine, Provider, registry
 
-__all__ = [
-    "Engine",
-    "PageText",
-    "Provider",
-    "get_engine",
-    "get_provider",
-    "probe_engine",
-    "provider_names",
-]
-
-_BUILTIN: dict[str, type[Provider]] = {
-    TesseractProvider.name: TesseractProvider,
-    RapidOcrProvider.name: RapidOcrProvider,
-}
-
-
-def _registry() -> dict[str, type[Provider]]:
-    """Built-in providers plus those the operator registered in OCR_RAY_EXTRA_PROVIDERS."""
-    registry = dict(_BUILTIN)
-    for item in filter(None, get_settings().extra_providers.split(",")):
-        name, _, target = item.partition("=")
-        module, _, attr = target.partition(":")
-        registry[name.strip()] = getattr(importlib.import_module(module.strip()), attr.strip())
-    return registry
+__all__ = ["get_engine", "get_provider", "probe_engine", "provider_names"]
 
 
 def provider_names() -> list[str]:
     """Names a job may ask for."""
-    return sorted(_registry())
+    return sorted(registry.entries(registry.ENGINES))
 
 
 def get_provider(name: str) -> Provider:
     """The provider registered under ``name``; unknown names are a usage error."""
-    registry = _registry()
-    if name not in registry:
+    try:
+        provider: type[Provider] = registry.load(registry.ENGINES, name)
+    except KeyError:
         raise UnknownProviderError(
-            f"unknown provider {name!r}; available: {', '.join(sorted(registry))}"
-        )
-    return registry[name]()
+            f"unknown provider {name!r}; available: {', '.join(provider_names())}"
+        ) from None
+    return provider()
 
 
 @functools.lru_cache(maxsize=4)

@@ -122,7 +122,7 @@ class TesseractProvider(Provider):
     name = "tesseract"
     bytes_per_pixel = 12.0
     base_memory_bytes = 150 * 1024 * 1024
-    gives_hocr = True
+    gives = frozenset({"hocr"})
 
     def __init__(self, tessdata: str | None = None) -> None:
         self.tessdata = tessdata or get_settings().resolved_tessdata

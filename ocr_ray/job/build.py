@@ -3,65 +3,95 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
 
 from ocr_ray.engines import get_provider
 from ocr_ray.exceptions import UsageError
+from ocr_ray.formats import of_kind, parse_formats
 from ocr_ray.inputs.scan import check_inputs
-from ocr_ray.job.export import parse_formats
-from ocr_ray.models import ARCHIVE_FORMATS, JobParams
-from ocr_ray.settings import get_settings
+from ocr_ray.params import JobParams, names_of, user_options
+from ocr_ray.plugins import DocumentFormat
+
+# A rejected value is quoted up to this many characters, never whole.
+_QUOTED = 80
+
+
+class InvalidOptionError(UsageError):
+    """A job option that is unknown, of the wrong type or out of range."""
 
 
 def build_params(
     paths: Sequence[str],
+    options: Mapping[str, Any],
     *,
-    languages: Sequence[str] = ("eng",),
-    provider: str = "tesseract",
-    recursive: bool = True,
-    dpi: int | None = None,
-    skip_text: bool = False,
-    timeout_per_file: float | None = None,
-    max_image_pixels: int | None = None,
-    cache: bool = False,
-    export_formats: Iterable[str] | None = None,
     output_dir: str | None = None,
-    rotate: bool = True,
-    deskew: bool = False,
     owner: str = "local",
     input_root: str | None = None,
     check_paths: bool = True,
 ) -> JobParams:
-    """Validated parameters for a new job; settings fill what is not given.
+    """Validated parameters for a new job from the user's ``options`` (any name of
+    ``ocr_ray.params.user_options``; None or absent: the default).
 
-    Raises ``UsageError`` (a subclass names which) for an unknown provider, language
-    or export format, and, with ``check_paths``, for a missing input path. Callers
-    that confine paths themselves (the API) pass ``check_paths=False``. The archive
-    formats (pdf, hocr, alto) need ``output_dir`` and a provider that gives hOCR.
+    Raises ``UsageError`` (a subclass names which) for an unknown option, a bad value,
+    an unknown provider, language or format, and, with ``check_paths``, a missing input
+    path. Callers that confine paths themselves (the API) pass ``check_paths=False``.
+    Document formats need ``output_dir`` and a provider that gives what they need.
     With ``input_root``, no link is followed to, and no file read from, outside it.
     """
-    settings = get_settings()
-    chosen = get_provider(provider)
-    formats = parse_formats(export_formats)
-    archive = [f for f in formats if f in ARCHIVE_FORMATS]
-    if archive and not output_dir:
-        raise UsageError(f"{', '.join(archive)} need an output folder (--out / output_dir)")
-    if archive and not chosen.gives_hocr:
-        raise UsageError(f"{provider} gives no word boxes, so it cannot make {', '.join(archive)}")
-    return JobParams(
-        paths=check_inputs(list(paths)) if check_paths else list(paths),
-        languages=chosen.validate_languages(list(languages)),
-        provider=provider,
-        recursive=recursive,
-        dpi=dpi or settings.dpi,
-        skip_text=skip_text,
-        timeout_per_file_s=timeout_per_file or settings.timeout_per_file_s,
-        max_image_pixels=max_image_pixels or settings.max_image_pixels,
-        cache=cache,
-        export_formats=list(formats),
-        output_dir=os.path.abspath(output_dir) if output_dir else None,
-        rotate=rotate,
-        deskew=deskew,
-        owner=owner,
-        input_root=os.path.realpath(input_root) if input_root else None,
-    )
+    given = {name: value for name, value in options.items() if value is not None}
+    _refuse_unknown(given)
+    try:
+        params = JobParams.model_validate(
+            {
+                **given,
+                "paths": check_inputs(list(paths)) if check_paths else list(paths),
+                "output_dir": os.path.abspath(output_dir) if output_dir else None,
+                "owner": owner,
+                "input_root": os.path.realpath(input_root) if input_root else None,
+            }
+        )
+    except ValidationError as exc:
+        raise InvalidOptionError(describe(exc)) from exc
+    return _checked(params)
+
+
+def _refuse_unknown(given: Mapping[str, Any]) -> None:
+    known = {alias for name, (info, _) in user_options().items() for alias in names_of(name, info)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        shown = ", ".join(repr(name[:_QUOTED]) for name in unknown)
+        raise InvalidOptionError(f"unknown option(s) {shown}; known: {', '.join(sorted(known))}")
+
+
+def _checked(params: JobParams) -> JobParams:
+    """What the declaration cannot check alone: the installed engine, its languages,
+    and the formats it can make."""
+    provider = get_provider(params.provider)
+    params.languages = provider.validate_languages(params.languages)
+    params.export_formats = list(parse_formats(params.export_formats))
+    documents = of_kind(params.export_formats, DocumentFormat)
+    names = ", ".join(f.name for f in documents)
+    if documents and not params.output_dir:
+        raise UsageError(f"{names} need an output folder (--out / out_dir)")
+    lacking = {f.name: f.needs - provider.gives for f in documents if f.needs - provider.gives}
+    if lacking:
+        missing = ", ".join(sorted(set().union(*lacking.values())))
+        raise UsageError(
+            f"{params.provider} gives no {missing}, so it cannot make {', '.join(lacking)}"
+        )
+    return params
+
+
+def describe(exc: ValidationError) -> str:
+    """A validation error as one line per field, each naming the field, with a bounded
+    excerpt of the value."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "options"
+        value = repr(error.get("input"))
+        excerpt = value if len(value) <= _QUOTED else value[:_QUOTED] + "..."
+        lines.append(f"{field}: {error['msg']} (got {excerpt})")
+    return "; ".join(lines)

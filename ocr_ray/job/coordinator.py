@@ -14,25 +14,26 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from pathlib import Path
 
 import ray
 
 from ocr_ray.engines import get_provider
 from ocr_ray.exceptions import EngineUnavailableError, ErrorCode
+from ocr_ray.formats import of_kind
 from ocr_ray.inputs.documents import Probe
 from ocr_ray.inputs.pipeline import PageRange, ReadOptions
 from ocr_ray.job.dispatch import Dispatcher, Unit
 from ocr_ray.job.intake import Intake
 from ocr_ray.job.lease import Lease
 from ocr_ray.job.metrics import set_jobs_running
-from ocr_ray.job.outputs import ArchiveWriter
 from ocr_ray.job.recording import Recorder
 from ocr_ray.job.records import skipped_record
 from ocr_ray.job.tasks import TaskOptions, UnitResult, probe_engine_task
-from ocr_ray.models import ARCHIVE_FORMATS, FileRecord, FileStatus, JobParams, JobStatus
+from ocr_ray.models import FileRecord, FileStatus, JobStatus
+from ocr_ray.params import JobParams, pick
+from ocr_ray.plugins import DocumentFormat
 from ocr_ray.settings import Settings
-from ocr_ray.store import Store
+from ocr_ray.store import JobStore
 
 _WAIT_S = 0.5
 _IDLE_S = 0.05  # nothing in flight yet: the walk has not registered anything new
@@ -43,33 +44,22 @@ _running: set[str] = set()  # jobs coordinated by this process, for the jobs-run
 class Coordinator:
     """Runs one job to completion (or cancel/interrupt)."""
 
-    def __init__(self, *, store: Store, job_id: str, params: JobParams, settings: Settings):
+    def __init__(self, *, store: JobStore, job_id: str, params: JobParams, settings: Settings):
         self.store, self.job_id, self.params, self.settings = store, job_id, params, settings
-        archive = tuple(f for f in ARCHIVE_FORMATS if f in params.export_formats)
-        self.options = TaskOptions(
-            provider=params.provider,
-            languages=tuple(params.languages),
-            read=ReadOptions(
-                dpi=params.dpi,
-                skip_text=params.skip_text,
-                rotate=params.rotate,
-                low_confidence=settings.low_confidence,
-                hocr=bool(archive),
-                deskew=params.deskew,
-            ),
-            timeout_s=params.timeout_per_file_s,
-            archive=archive,
-            input_root=params.input_root,
+        documents = of_kind(params.export_formats, DocumentFormat)
+        read = pick(
+            ReadOptions,
+            params,
+            low_confidence=settings.low_confidence,
+            hocr=any("hocr" in f.needs for f in documents),
         )
-        writer = (
-            ArchiveWriter(Path(params.output_dir or "."), archive, params.paths)
-            if archive
-            else None
+        self.options = pick(
+            TaskOptions, params, read=read, formats=tuple(f.name for f in documents)
         )
         self._provider = get_provider(params.provider)
         self.intake = Intake(store, job_id, params, batch=settings.probe_batch)
         self.dispatcher = Dispatcher(self.options, self._provider, settings, name=f"ocr {job_id}")
-        self.recorder = Recorder(store, job_id, params, settings, writer)
+        self.recorder = Recorder(store, job_id, params, settings)
         self._waiting_on_sha: dict[str, list[Probe]] = {}
         self._stop = threading.Event()
 
@@ -107,8 +97,7 @@ class Coordinator:
         status = self._loop()
         if status is JobStatus.cancelled:
             self._cancel_rest()
-        if self.recorder.archive is not None:
-            self.recorder.archive.close()
+        self.recorder.close()
         return status
 
     def _loop(self) -> JobStatus:
@@ -133,7 +122,7 @@ class Coordinator:
         """Send ready ranges, and probe enough files ahead to keep every slot busy."""
         self.dispatcher.submit()
         wanted = min(self.dispatcher.window() * self.settings.max_files_per_task, _LOOKAHEAD_UNITS)
-        if len(self.dispatcher.ready) < wanted:
+        if self.dispatcher.waiting < wanted:
             batches = -(-wanted // self.settings.probe_batch)
             self.intake.feed(batches=max(2, min(batches, 64)))
 
@@ -182,7 +171,7 @@ class Coordinator:
             last = min(first + size, probe.page_count) - 1
             pages = last - first + 1
             unit = PageRange(probe.path, probe.kind, first, last)
-            self.dispatcher.ready.append(
+            self.dispatcher.enqueue(
                 Unit(unit, probe.max_page_pixels * pages, probe.max_page_pixels)
             )
 
@@ -198,8 +187,7 @@ class Coordinator:
     # Cancelling ---------------------------------------------------------------------
     def _cancel_rest(self) -> None:
         """Record everything not finished as skipped, so every file still appears once."""
-        self.dispatcher.cancel_all()
-        in_memory = [unit.path for unit in self.dispatcher.units_in_flight()]
+        in_memory = [unit.path for unit in self.dispatcher.cancel_all()]
         in_memory += [p.path for group in self._waiting_on_sha.values() for p in group]
         for path in itertools.chain(dict.fromkeys(in_memory), self.intake.unread()):
             self.recorder.write(

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 import ray
 
-from ocr_ray.engines import Provider
 from ocr_ray.exceptions import ErrorCode
 from ocr_ray.inputs.pipeline import PageRange
+from ocr_ray.job.inflight import InFlight
 from ocr_ray.job.tasks import TaskOptions, UnitResult, ocr_units
 from ocr_ray.models import ErrorInfo
+from ocr_ray.plugins import Provider
 from ocr_ray.settings import Settings
 
 _CAPACITY_REFRESH_S = 10.0
@@ -43,13 +44,6 @@ class Unit:
     alone: bool = False  # sent again on its own after its packed task failed
 
 
-@dataclass
-class _InFlight:
-    units: list[Unit]
-    submitted_at: float
-    timed_out: bool = False
-
-
 class Dispatcher:
     """Submits units as packed Ray tasks within a window of tasks in flight."""
 
@@ -58,59 +52,66 @@ class Dispatcher:
     ) -> None:
         self.options, self.provider, self.settings = options, provider, settings
         self.name = name  # of every task: one per job, never one per file (see _send)
-        self.ready: deque[Unit] = deque()
-        self._inflight: dict[ray.ObjectRef, _InFlight] = {}
+        self._ready: deque[Unit] = deque()
+        self._inflight: InFlight[Unit] = InFlight()
         self._window, self._window_checked = 2, 0.0
         self.most_cpus = 0.0  # the cluster's largest CPU count seen (for capacity plans)
 
     @property
     def refs(self) -> list[ray.ObjectRef]:
         """The OCR tasks in flight."""
-        return list(self._inflight)
+        return self._inflight.refs
+
+    @property
+    def waiting(self) -> int:
+        """Ranges ready to be sent."""
+        return len(self._ready)
 
     @property
     def idle(self) -> bool:
         """Nothing waits to be sent or to come back."""
-        return not self.ready and not self._inflight
+        return not self._ready and not self._inflight
+
+    def enqueue(self, unit: Unit) -> None:
+        """A range to read, sent once a slot is free."""
+        self._ready.append(unit)
 
     @property
     def free_slots(self) -> int:
         """Tasks that may still be sent before the window is full."""
         return max(0, self.window() - len(self._inflight))
 
-    def units_in_flight(self) -> list[PageRange]:
-        """Every range sent or waiting (for a cancelled job's records)."""
-        sent = [u.range for flight in self._inflight.values() for u in flight.units]
-        return sent + [u.range for u in self.ready]
-
     def submit(self) -> None:
         """Send packed tasks until the window is full or nothing is ready."""
-        while self.ready and len(self._inflight) < self.window():
+        while self._ready and len(self._inflight) < self.window():
             self._send(self._pack())
 
     def collect(self, ready: list[ray.ObjectRef]) -> list[UnitResult]:
         """The results of the tasks among ``ready``; failed packed tasks are split."""
         results: list[UnitResult] = []
-        for ref in ready:
-            flight = self._inflight.pop(ref, None)
-            if flight is not None:
-                results += self._results_of(ref, flight)
+        for units, outcome in self._inflight.collect(ready, split=self._again_alone):
+            if isinstance(outcome, ray.exceptions.RayError):
+                results.append(self._failure(units[0].range, outcome))
+            else:
+                results += outcome
         return results
 
     def enforce_deadlines(self) -> None:
         """Backstop for an engine that ignores the in-task timeout: kill its worker."""
         now = time.monotonic()
-        per_unit = self.options.timeout_s
-        for ref, flight in self._inflight.items():
-            limit = per_unit * (len(flight.units) + 1) + 60
+        per_unit = self.options.timeout_per_file_s
+        for ref, flight in self._inflight.flights():
+            limit = per_unit * (len(flight.items) + 1) + 60
             if not flight.timed_out and now - flight.submitted_at > limit:
                 flight.timed_out = True
                 ray.cancel(ref, force=True)
 
-    def cancel_all(self) -> None:
-        """Cancel every task in flight (their ranges are reported by the caller)."""
-        for ref in self._inflight:
-            ray.cancel(ref)
+    def cancel_all(self) -> list[PageRange]:
+        """Cancel every task in flight and drop what waits; every range either held,
+        for the caller to report (a cancelled job's records)."""
+        units = self._inflight.cancel_all() + list(self._ready)
+        self._ready.clear()
+        return [u.range for u in units]
 
     def window(self) -> int:
         """Tasks in flight at most: the setting, or twice the cluster's CPUs."""
@@ -124,18 +125,18 @@ class Dispatcher:
     def _pack(self) -> list[Unit]:
         """The next task's units: up to the pixel budget and the file cap, and no more
         than a fair share of what is ready, so a small job still spreads over the slots."""
-        first = self.ready.popleft()
+        first = self._ready.popleft()
         units = [first]
         if first.alone:
             return units
-        share = math.ceil((len(self.ready) + 1) / max(1, self.free_slots))
+        share = math.ceil((len(self._ready) + 1) / max(1, self.free_slots))
         cap = min(self.settings.max_files_per_task, share)
         budget = self.settings.task_pixels - first.pixels
-        while self.ready and len(units) < cap and not self.ready[0].alone:
-            if self.ready[0].pixels > budget:
+        while self._ready and len(units) < cap and not self._ready[0].alone:
+            if self._ready[0].pixels > budget:
                 break
-            budget -= self.ready[0].pixels
-            units.append(self.ready.popleft())
+            budget -= self._ready[0].pixels
+            units.append(self._ready.popleft())
         return units
 
     def _send(self, units: list[Unit]) -> None:
@@ -146,21 +147,14 @@ class Dispatcher:
             max_retries=self.settings.max_retries,
             **self.provider.resources(max(u.page_pixels for u in units)),
         ).remote([u.range for u in units], self.options)
-        self._inflight[ref] = _InFlight(units, time.monotonic())
+        self._inflight.add(ref, units)
 
     # Results -----------------------------------------------------------------------
-    def _results_of(self, ref: ray.ObjectRef, flight: _InFlight) -> list[UnitResult]:
-        try:
-            results: list[UnitResult] = ray.get(ref)
-            return results
-        except ray.exceptions.RayError as exc:
-            if len(flight.units) > 1:  # find the one to blame: each goes again alone
-                self.ready.extendleft(
-                    Unit(u.range, u.pixels, u.page_pixels, alone=True)
-                    for u in reversed(flight.units)
-                )
-                return []
-            return [self._failure(flight.units[0].range, exc)]
+    def _again_alone(self, units: list[Unit]) -> None:
+        """A packed task that did not return: each of its ranges goes again alone, first."""
+        self._ready.extendleft(
+            Unit(u.range, u.pixels, u.page_pixels, alone=True) for u in reversed(units)
+        )
 
     def _failure(self, unit: PageRange, exc: ray.exceptions.RayError) -> UnitResult:
         """The error result of a task that did not return (cancelled, lost, broken)."""
@@ -168,7 +162,8 @@ class Dispatcher:
         if isinstance(exc, ray.exceptions.TaskCancelledError):
             code = ErrorCode.timeout
             message = (
-                f"{unit.path}: the engine did not stop at its {self.options.timeout_s:g} s "
+                f"{unit.path}: the engine did not stop at its "
+                f"{self.options.timeout_per_file_s:g} s "
                 "timeout; its worker was restarted"
             )
         elif isinstance(exc, _LOST_ERRORS):

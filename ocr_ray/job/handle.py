@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from ocr_ray.engines import get_provider
 from ocr_ray.exceptions import JobNotFoundError, JobRunningError, UsageError
@@ -16,17 +18,10 @@ from ocr_ray.job.coordinator import Coordinator
 from ocr_ray.job.export import export_job
 from ocr_ray.job.progress import progress_of, summary_of
 from ocr_ray.job.ray_init import connect
-from ocr_ray.models import (
-    EXPORT_FORMATS,
-    FileRecord,
-    FileStatus,
-    JobParams,
-    JobStatus,
-    JobSummary,
-    Progress,
-)
+from ocr_ray.models import FileRecord, FileStatus, JobStatus, JobSummary, Progress
+from ocr_ray.params import JobParams, names_of, user_options
 from ocr_ray.settings import get_settings
-from ocr_ray.store import JobRow, Store, open_store
+from ocr_ray.store import JobRow, JobStore, open_store
 
 _POLL_S = 0.5
 
@@ -34,7 +29,7 @@ _POLL_S = 0.5
 class Job:
     """A bulk OCR job. Cheap to create; all state lives in the store."""
 
-    def __init__(self, job_id: str, store: Store, runner: _Runner | None = None) -> None:
+    def __init__(self, job_id: str, store: JobStore, runner: _Runner | None = None) -> None:
         self.id = job_id
         self._store = store
         self._runner = runner
@@ -111,16 +106,15 @@ class Job:
             return not self._runner.thread.is_alive()
         return current.status.finished or current.status is JobStatus.interrupted
 
-    def export(
-        self, out_dir: str | Path, formats: Iterable[str] = EXPORT_FORMATS
-    ) -> dict[str, Path]:
-        """Write result files (and ``summary.json``) into ``out_dir``."""
+    def export(self, out_dir: str | Path, formats: Iterable[str] | None = None) -> dict[str, Path]:
+        """Write result files (and ``summary.json``) into ``out_dir``: ``formats``, by
+        default the job's own."""
         return export_job(
             self._store,
             job_id=self.id,
             summary=self.summary(),
             out_dir=Path(out_dir),
-            formats=formats,
+            formats=self.params.export_formats if formats is None else formats,
         )
 
 
@@ -144,21 +138,11 @@ class _Runner:
 def submit(
     paths: str | Path | Sequence[str | Path],
     *,
-    languages: Sequence[str] = ("eng",),
-    provider: str = "tesseract",
-    recursive: bool = True,
     address: str | None = None,
-    dpi: int | None = None,
-    skip_text: bool = False,
-    timeout_per_file: float | None = None,
-    max_image_pixels: int | None = None,
-    cache: bool = False,
-    formats: Iterable[str] | None = None,
     out_dir: str | Path | None = None,
-    rotate: bool = True,
-    deskew: bool = False,
     job_id: str | None = None,
     store: str | None = None,
+    **options: Any,
 ) -> Job:
     """Start OCR of files and folders and return at once.
 
@@ -167,11 +151,9 @@ def submit(
         >>> job.wait()
         >>> job.export("out/")
 
-    ``formats`` may name the archive formats ``pdf``, ``hocr`` and ``alto``: the workers
-    then write them under ``out_dir/<format>/`` while they read. ``rotate=False`` turns
-    off the orientation check of doubtful pages; ``deskew=True`` levels pages tilted by
-    more than half a degree and reads them again. Languages are engine names (``eng``)
-    or ISO 639-1 codes (``en``).
+    ``options`` are the job's parameters, listed below and in ``ocr_ray.params``; an
+    unknown one is a ``UsageError`` that names it. Document formats (``formats=["pdf"]``
+    and the like) are written under ``out_dir/<format>/`` by the workers as they read.
 
     ``address=None`` starts or joins a local Ray; ``"auto"`` or ``"ray://host:10001"``
     uses a cluster. Reusing an existing ``job_id`` resumes that job with its own settings.
@@ -181,22 +163,40 @@ def submit(
         return resume(job_id, address=address, store=store)
     params = build_params(
         [str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)],
-        languages=languages,
-        provider=provider,
-        recursive=recursive,
-        dpi=dpi,
-        skip_text=skip_text,
-        timeout_per_file=timeout_per_file,
-        max_image_pixels=max_image_pixels,
-        cache=cache,
-        export_formats=formats,
+        options,
         output_dir=str(out_dir) if out_dir is not None else None,
-        rotate=rotate,
-        deskew=deskew,
     )
     job_id = job_id or new_job_id()
     opened.create_job(job_id=job_id, params=params)
     return _start(job_id, opened, params, address)
+
+
+class _Computed:
+    def __repr__(self) -> str:
+        return "computed"
+
+
+_COMPUTED = _Computed()
+
+
+def _document_options(function: Callable[..., Job]) -> None:
+    """List the job parameters in ``function``'s signature and docstring (``help()``
+    and Jupyter show them), from their one declaration."""
+    signature = inspect.signature(function)
+    keywords = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    lines = ["", "    Job options:"]
+    for name, (info, _) in user_options().items():
+        # Computed defaults (settings, the format registry) are read when a job is made.
+        default = _COMPUTED if info.default_factory is not None else info.default
+        keywords.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))
+        aliases = names_of(name, info)[1:]
+        also = f" (or {', '.join(aliases)})" if aliases else ""
+        lines.append(f"        {name}{also}: {info.description} [default: {default!r}]")
+    function.__signature__ = signature.replace(parameters=keywords)  # type: ignore[attr-defined]
+    function.__doc__ = (function.__doc__ or "") + "\n".join(lines) + "\n"
+
+
+_document_options(submit)
 
 
 def resume(job_id: str, *, address: str | None = None, store: str | None = None) -> Job:
@@ -230,7 +230,7 @@ def list_jobs(*, limit: int = 50, offset: int = 0, store: str | None = None) -> 
     return [progress_of(row) for row in open_store(store).list_jobs(limit=limit, offset=offset)]
 
 
-def run_stored_job(job_id: str, *, store: Store) -> None:
+def run_stored_job(job_id: str, *, store: JobStore) -> None:
     """Run a stored job's coordinator on the calling thread until the job ends or stops.
 
     For a long-lived host (the API's job runner) that already joined Ray; a finished
@@ -247,7 +247,7 @@ def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
-def _start(job_id: str, store: Store, params: JobParams, address: str | None) -> Job:
+def _start(job_id: str, store: JobStore, params: JobParams, address: str | None) -> Job:
     if not params.paths:
         raise UsageError("a job needs at least one input path")
     connect(address)  # on the caller's thread: Ray installs signal handlers only there

@@ -18,10 +18,12 @@ import ray
 
 from ocr_ray.exceptions import ErrorCode, FileError
 from ocr_ray.inputs.scan import iter_files
+from ocr_ray.job.inflight import InFlight
 from ocr_ray.job.probing import Probed, ProbeSpec, probe_files
 from ocr_ray.job.records import failed_record
-from ocr_ray.models import FileRecord, JobParams
-from ocr_ray.store import Store
+from ocr_ray.models import FileRecord
+from ocr_ray.params import JobParams, pick
+from ocr_ray.store import JobStore
 
 _REGISTER_BATCH = 1024
 _SCAN_REPORT_EVERY = 10_000  # files between scan totals written while the walk goes on
@@ -30,18 +32,13 @@ _SCAN_REPORT_EVERY = 10_000  # files between scan totals written while the walk 
 class Intake:
     """Feeds the coordinator probed files, in batches, from one walk of the inputs."""
 
-    def __init__(self, store: Store, job_id: str, params: JobParams, *, batch: int) -> None:
+    def __init__(self, store: JobStore, job_id: str, params: JobParams, *, batch: int) -> None:
         self.store, self.job_id, self.params, self.batch = store, job_id, params, batch
-        self.spec = ProbeSpec(
-            dpi=params.dpi,
-            max_pixels=params.max_image_pixels,
-            languages=tuple(params.languages),
-            root=params.input_root,
-        )
+        self.spec = pick(ProbeSpec, params)
         self._cursor = 0  # the store row of the last pending file taken
         self._scanned = threading.Event()
         self._scan_error: BaseException | None = None
-        self._inflight: dict[ray.ObjectRef, list[str]] = {}
+        self._inflight: InFlight[str] = InFlight()
         self._taken: deque[str] = deque()  # read from the store, not yet sent to probe
         self._alone: deque[str] = deque()  # to probe one to a task: their batch failed
         self._scanner = threading.Thread(target=self._scan, daemon=True, name="ocr-ray-scan")
@@ -71,7 +68,7 @@ class Intake:
     @property
     def refs(self) -> list[ray.ObjectRef]:
         """The probe tasks in flight."""
-        return list(self._inflight)
+        return self._inflight.refs
 
     @property
     def exhausted(self) -> bool:
@@ -90,7 +87,7 @@ class Intake:
             if not paths:
                 return
             ref = probe_files.options(name=f"probe {self.job_id}").remote(paths, self.spec)
-            self._inflight[ref] = paths
+            self._inflight.add(ref, paths)
 
     def collect(self, ready: list[ray.ObjectRef]) -> Iterator[Probed]:
         """The outcomes of the probe tasks among ``ready``, in path order per task.
@@ -99,24 +96,15 @@ class Intake:
         crashes the image or PDF library) is not the job's end: its paths are probed
         again one to a task, and the one that still fails is recorded as failed.
         """
-        for ref in ready:
-            paths = self._inflight.pop(ref, None)
-            if paths is None:
-                continue
-            try:
-                yield from ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                if len(paths) > 1:
-                    self._alone.extend(paths)
-                else:
-                    yield _probe_failed(paths[0], exc, self.spec)
+        for paths, result in self._inflight.collect(ready, split=self._alone.extend):
+            if isinstance(result, ray.exceptions.RayError):
+                yield _probe_failed(paths[0], result, self.spec)
+            else:
+                yield from result
 
     def unread(self) -> Iterator[str]:
         """Every file not yet probed, once the walk is over (a cancelled job's rest)."""
-        for ref, paths in list(self._inflight.items()):
-            ray.cancel(ref)
-            yield from paths
-        self._inflight.clear()
+        yield from self._inflight.cancel_all()
         while self._alone:
             yield self._alone.popleft()
         self._scanned.wait()

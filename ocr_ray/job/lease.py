@@ -11,7 +11,7 @@ import logging
 import threading
 from types import TracebackType
 
-from ocr_ray.store import Store
+from ocr_ray.store import JobStore
 
 MISSED_RENEWALS = 3  # a lease outlives this many renewal periods
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class Lease:
     """Renews ``job_id``'s lease every ``period_s`` on a daemon thread while in use."""
 
-    def __init__(self, store: Store, job_id: str, period_s: float) -> None:
+    def __init__(self, store: JobStore, job_id: str, period_s: float) -> None:
         self.store, self.job_id, self.period_s = store, job_id, period_s
         self.length_s = period_s * MISSED_RENEWALS
         self._stop = threading.Event()

@@ -1,4 +1,4 @@
-"""Placing the workers' archive formats under ``<out>/<format>/``, mirroring input paths.
+"""Placing the workers' document formats under ``<out>/<format>/``, mirroring input paths.
 
 Workers send each page range's share back as bytes (a scan's PDF is about the size of
 the scan, its hOCR and ALTO a few tens of KB a page), so no node needs a shared
@@ -11,34 +11,37 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from lxml import etree
+from ocr_ray.plugins import DocumentFormat
 
-from ocr_ray.formats._archive import alto_document, hocr_document
-
-SUFFIXES = {"pdf": ".pdf", "hocr": ".hocr", "alto": ".xml"}
 _STAGING = ".ocr-ray-parts"
 
 
-class ArchiveWriter:
-    """Writes each input's searchable PDF, hOCR and ALTO as its page ranges arrive."""
+class DocumentWriter:
+    """Writes each input's documents (searchable PDF, hOCR ...) as its page ranges arrive."""
 
-    def __init__(self, out_dir: Path, formats: Sequence[str], inputs: Sequence[str]) -> None:
+    def __init__(
+        self, out_dir: Path, formats: Sequence[DocumentFormat], inputs: Sequence[str]
+    ) -> None:
         self.out_dir, self.formats = out_dir, tuple(formats)
         self._inputs = [os.path.abspath(p).rstrip("/") or "/" for p in inputs]
         self._prefixes = _prefixes(self._inputs)
         self._staging = out_dir / _STAGING
 
-    def relative(self, path: str, fmt: str) -> str:
-        """``<fmt>/<input path relative to the folder given><suffix>``, '/'-separated."""
+    @property
+    def names(self) -> list[str]:
+        """The formats' names."""
+        return [fmt.name for fmt in self.formats]
+
+    def relative(self, path: str, fmt: DocumentFormat) -> str:
+        """``<format>/<input path relative to the folder given><suffix>``, '/'-separated."""
         name = _mirrored(os.path.abspath(path), self._inputs, self._prefixes)
-        suffix = SUFFIXES[fmt]
-        return f"{fmt}/{name if name.endswith(suffix) else name + suffix}"
+        suffix = fmt.suffix
+        return f"{fmt.name}/{name if name.endswith(suffix) else name + suffix}"
 
     def stage(self, path: str, first: int, part: dict[str, bytes]) -> None:
         """Keep one page range's share on disk until the whole file is in."""
@@ -51,11 +54,14 @@ class ArchiveWriter:
         """Assemble the file's documents from its staged ranges; their relative paths."""
         folder = self._part_folder(path)
         written = {}
+        name = os.path.basename(path)
         for fmt in self.formats:
-            parts = [(folder / f"{first:08d}.{fmt}").read_bytes() for first in sorted(firsts)]
+            parts = [(folder / f"{n:08d}.{fmt.name}").read_bytes() for n in sorted(firsts)]
             relative = self.relative(path, fmt)
-            _write_atomically(self.out_dir / relative, _ASSEMBLERS[fmt](parts, path, system))
-            written[fmt] = relative
+            _write_atomically(
+                self.out_dir / relative, fmt.assemble(parts, name=name, system=system)
+            )
+            written[fmt.name] = relative
         self.discard(path)
         return written
 
@@ -72,15 +78,15 @@ class ArchiveWriter:
 
     def copy(self, outputs: dict[str, str], path: str) -> dict[str, str] | None:
         """Give ``path`` (identical content) copies of another file's documents."""
-        if any(not (self.out_dir / outputs.get(fmt, "\0")).is_file() for fmt in self.formats):
+        if any(not (self.out_dir / outputs.get(name, "\0")).is_file() for name in self.names):
             return None
         copied = {}
         for fmt in self.formats:
             relative = self.relative(path, fmt)
             target = self.out_dir / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.out_dir / outputs[fmt], target)
-            copied[fmt] = relative
+            shutil.copyfile(self.out_dir / outputs[fmt.name], target)
+            copied[fmt.name] = relative
         return copied
 
     def _part_folder(self, path: str) -> Path:
@@ -110,37 +116,6 @@ def _mirrored(path: str, inputs: Sequence[str], prefixes: Sequence[str]) -> str:
         if path.startswith(root.rstrip("/") + "/"):
             return prefix + os.path.relpath(path, root)
     return os.path.basename(path)
-
-
-def _hocr(parts: list[bytes], path: str, system: str) -> bytes:
-    pages = [part.decode("utf-8") for part in parts]
-    return hocr_document(pages, title=os.path.basename(path), system=system).encode("utf-8")
-
-
-def _alto(parts: list[bytes], path: str, system: str) -> bytes:
-    pages = [
-        etree.tostring(page)
-        for part in parts
-        for page in etree.fromstring(b"<pages>" + part + b"</pages>")
-    ]
-    return alto_document(pages, file_name=os.path.basename(path), software=system)
-
-
-def _pdf(parts: list[bytes], path: str, system: str) -> bytes:
-    import pikepdf
-
-    if len(parts) == 1:
-        return parts[0]
-    with pikepdf.new() as merged:
-        for part in parts:
-            with pikepdf.open(io.BytesIO(part)) as pdf:
-                merged.pages.extend(pdf.pages)
-        buffer = io.BytesIO()
-        merged.save(buffer)
-        return buffer.getvalue()
-
-
-_ASSEMBLERS = {"pdf": _pdf, "hocr": _hocr, "alto": _alto}
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

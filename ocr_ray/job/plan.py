@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from ocr_ray.exceptions import UsageError
-from ocr_ray.store import JobRow, Store
+from ocr_ray.store import JobRow, JobStore
 
 # Pages per second per core of Tesseract through ocr_ray on 300 dpi book pages, measured
 # on the 2-core development machine (benchmarks/bench_throughput.py: 1.59 pages/s).
@@ -36,7 +36,7 @@ class Rate:
     source: str
 
 
-def measured_rate(store: Store, *, recent: int = 50) -> Rate | None:
+def measured_rate(store: JobStore, *, recent: int = 50) -> Rate | None:
     """The rate of the newest finished job that read enough pages on a known cluster."""
     for row in store.list_jobs(limit=recent):
         rate = _rate_of(row)

@@ -25,15 +25,15 @@ class ProbeSpec:
     """What every probe of a job checks; the same for all its files."""
 
     dpi: int
-    max_pixels: int
+    max_image_pixels: int
     languages: tuple[str, ...]
-    root: str | None = None  # API jobs: the input root nothing may be read outside of
+    input_root: str | None = None  # API jobs: the input root nothing may be read outside of
 
 
 def probe_path(path: str, spec: ProbeSpec) -> Probed:
     """A ``Probe`` to schedule, or the file's final record (skipped or failed)."""
     languages = list(spec.languages)
-    if escapes(path, spec.root):
+    if escapes(path, spec.input_root):
         return skipped_record(
             path, ErrorCode.outside_input_root, refusal(path), languages=languages
         )
@@ -46,7 +46,9 @@ def probe_path(path: str, spec: ProbeSpec) -> Probed:
             languages=languages,
         )
     try:
-        return probe_file(path, dpi=spec.dpi, max_pixels=spec.max_pixels, root=spec.root)
+        return probe_file(
+            path, dpi=spec.dpi, max_pixels=spec.max_image_pixels, root=spec.input_root
+        )
     except OutsideInputRootError as exc:  # the link was changed since the scan
         return skipped_record(path, exc.code, str(exc), languages=languages)
     except FileError as exc:

@@ -6,34 +6,35 @@ task can never be counted twice. Records are written in batches.
 
 from __future__ import annotations
 
-import hashlib
 import time
+from pathlib import Path
 
 from ocr_ray._version import __version__
 from ocr_ray.exceptions import ErrorCode
+from ocr_ray.formats import of_kind
 from ocr_ray.inputs.documents import Probe
 from ocr_ray.job.metrics import record_file
-from ocr_ray.job.outputs import ArchiveWriter
+from ocr_ray.job.outputs import DocumentWriter
 from ocr_ray.job.records import Assembly, duplicate_record
 from ocr_ray.job.tasks import UnitResult
-from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, JobParams
+from ocr_ray.models import ErrorInfo, FileRecord, FileStatus
+from ocr_ray.params import JobParams
+from ocr_ray.plugins import DocumentFormat
 from ocr_ray.settings import Settings
-from ocr_ray.store import Store
+from ocr_ray.store import JobStore
 
 
 class Recorder:
     """Assembles each file's ranges, makes its documents, and stores its record."""
 
-    def __init__(
-        self,
-        store: Store,
-        job_id: str,
-        params: JobParams,
-        settings: Settings,
-        archive: ArchiveWriter | None,
-    ) -> None:
+    def __init__(self, store: JobStore, job_id: str, params: JobParams, settings: Settings) -> None:
         self.store, self.job_id, self.params, self.settings = store, job_id, params, settings
-        self.archive = archive
+        documents = of_kind(params.export_formats, DocumentFormat)
+        self.documents = (
+            DocumentWriter(Path(params.output_dir or "."), documents, params.paths)
+            if documents
+            else None
+        )
         self._assemblies: dict[str, Assembly] = {}
         self._writes: list[FileRecord] = []
         self._last_flush = time.monotonic()
@@ -45,9 +46,9 @@ class Recorder:
     def deliver(self, part: UnitResult) -> FileRecord | None:
         """Take one range's result; the file's record once all its ranges are in."""
         assembly = self._assemblies[part.unit.path]
-        if self.archive is not None and part.archive:
-            self.archive.stage(part.unit.path, part.unit.first, part.archive)
-            part.archive = {}
+        if self.documents is not None and part.parts:
+            self.documents.stage(part.unit.path, part.unit.first, part.parts)
+            part.parts = {}
         assembly.add(part)
         if not assembly.complete:
             return None
@@ -65,15 +66,15 @@ class Recorder:
                 return record
         found = self.store.find_by_sha(job_id=self.job_id, sha256=sha256)
         # Another job's documents are not under this job's output folder.
-        if found is None and self.params.cache and self.archive is None:
+        if found is None and self.params.cache and self.documents is None:
             found = self.store.cache_get(key=self._cache_key(sha256))
         return found
 
     def reuse(self, probe: Probe, original: FileRecord) -> bool:
         """Record ``probe`` as a copy of ``original``; False if its documents are gone."""
         record = duplicate_record(probe.path, probe, original)
-        if self.archive is not None:
-            outputs = self.archive.copy(original.outputs, probe.path)
+        if self.documents is not None:
+            outputs = self.documents.copy(original.outputs, probe.path)
             if outputs is None:
                 return False
             record.outputs = outputs
@@ -99,37 +100,32 @@ class Recorder:
         self._last_flush = time.monotonic()
 
     def _finish(self, assembly: Assembly) -> FileRecord:
-        """The file's record, with its archive documents assembled if it succeeded."""
+        """The file's record, with its documents assembled if it succeeded."""
         record = assembly.record()
-        if self.archive is None:
+        if self.documents is None:
             return record
         if record.status is not FileStatus.succeeded:
-            self.archive.discard(record.path)
+            self.documents.discard(record.path)
             return record
         firsts = [part.unit.first for part in assembly.parts]
         system = f"{record.engine or self.params.provider} {record.engine_version or ''}".strip()
         try:
-            record.outputs = self.archive.finish(record.path, firsts, system)
+            record.outputs = self.documents.finish(record.path, firsts, system)
         except Exception as exc:  # disk full, a damaged part: this file fails, not the job
-            self.archive.discard(record.path)
+            self.documents.discard(record.path)
             record.status = FileStatus.failed
             record.error = ErrorInfo(
                 code=ErrorCode.output_failed.value,
-                message=f"{record.path}: its {', '.join(self.archive.formats)} could not be "
+                message=f"{record.path}: its {', '.join(self.documents.names)} could not be "
                 f"written: {type(exc).__name__}: {exc}",
             )
         return record
 
+    def close(self) -> None:
+        """Write what is left and tidy the documents' staging folder."""
+        self.flush()
+        if self.documents is not None:
+            self.documents.close()
+
     def _cache_key(self, sha256: str) -> str:
-        p = self.params
-        parts = [
-            sha256,
-            p.provider,
-            "+".join(p.languages),
-            str(p.dpi),
-            str(p.skip_text),
-            str(p.rotate),
-            str(p.deskew),
-            __version__,
-        ]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+        return self.params.cache_key(sha256, __version__)

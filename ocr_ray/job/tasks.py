@@ -16,10 +16,11 @@ import ray
 
 from ocr_ray.engines import get_engine, probe_engine
 from ocr_ray.exceptions import ErrorCode, FileError
-from ocr_ray.formats._archive import ArchivePage, alto_page, searchable_pdf
+from ocr_ray.formats import of_kind
 from ocr_ray.inputs.confine import pinned
 from ocr_ray.inputs.pipeline import PageRange, ReadOptions, ReadPage, read_pages
 from ocr_ray.models import ErrorInfo, PageResult
+from ocr_ray.plugins import DocumentFormat, DocumentPage, Source
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,8 @@ class TaskOptions:
     provider: str
     languages: tuple[str, ...]
     read: ReadOptions
-    timeout_s: float
-    archive: tuple[str, ...] = ()  # pdf, hocr, alto: made on the worker, returned as bytes
+    timeout_per_file_s: float
+    formats: tuple[str, ...] = ()  # document formats: made on the worker, returned as bytes
     input_root: str | None = None  # API jobs: the file must still resolve inside it
 
 
@@ -47,8 +48,8 @@ class UnitResult:
     attempts: int = 1
     node: str | None = None
     node_id: str | None = None
-    # Format -> this range's part: PDF pages, hOCR page elements, ALTO Page elements.
-    archive: dict[str, bytes] = field(default_factory=dict)
+    # Document format -> this range's part of the input's document.
+    parts: dict[str, bytes] = field(default_factory=dict)
 
 
 def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
@@ -84,26 +85,27 @@ def _read_into(result: UnitResult, unit: PageRange, options: TaskOptions) -> Non
     result.engine, result.engine_version = engine.name, engine.version
     with pinned(unit.path, options.input_root) as source:
         reads = read_pages(
-            unit, engine=engine, options=options.read, timeout_s=options.timeout_s, source=source
+            unit,
+            engine=engine,
+            options=options.read,
+            timeout_s=options.timeout_per_file_s,
+            source=source,
         )
         result.pages = [read.result for read in reads]
-        if options.archive:
+        if options.formats:
             system = f"{engine.name} {engine.version}"
-            result.archive = archive_part(unit, reads, options, system=system, source=source)
+            opened = Source(source or unit.path, unit.kind)
+            result.parts = document_parts(reads, options, system=system, source=opened)
 
 
-def archive_part(
-    unit: PageRange,
-    reads: list[ReadPage],
-    options: TaskOptions,
-    *,
-    system: str,
-    source: str | None = None,
+def document_parts(
+    reads: list[ReadPage], options: TaskOptions, *, system: str, source: Source
 ) -> dict[str, bytes]:
-    """This range's share of each archive format asked for."""
+    """This range's part of each document format asked for."""
     pages = [
-        ArchivePage(
+        DocumentPage(
             index=read.result.number - 1,
+            text=read.result.text,
             hocr=read.hocr or "",
             rotation=read.result.rotation,
             dpi=read.result.dpi or options.read.dpi,
@@ -111,14 +113,10 @@ def archive_part(
         )
         for read in reads
     ]
-    part: dict[str, bytes] = {}
-    if "hocr" in options.archive:
-        part["hocr"] = "".join(page.hocr for page in pages).encode()
-    if "alto" in options.archive:
-        part["alto"] = b"".join(alto_page(p.hocr, index=p.index) for p in pages if p.hocr)
-    if "pdf" in options.archive:
-        part["pdf"] = searchable_pdf(source or unit.path, unit.kind, pages, system=system)
-    return part
+    return {
+        fmt.name: fmt.part(pages, source, system=system)
+        for fmt in of_kind(options.formats, DocumentFormat)
+    }
 
 
 def probe_local(provider: str, languages: tuple[str, ...]) -> str | None:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus, PageWarning
+from ocr_ray.models import FileRecord, FileStatus, JobStatus, PageWarning
+from ocr_ray.params import JobParams
 
 
 @dataclass
@@ -82,7 +83,7 @@ WARNING_COUNTERS = {
 }
 
 
-class Store(Protocol):
+class JobStore(Protocol):
     """Persistent job state. Only the coordinator writes file results."""
 
     def create_job(
@@ -107,33 +108,6 @@ class Store(Protocol):
 
     def count_running(self, *, user: str) -> int:
         """How many of ``user``'s jobs are queued or running (a dead one's lease ran out)."""
-
-    def add_key(
-        self, *, name: str, key_hash: str, admin: bool, max_running: int | None = None
-    ) -> None:
-        """Store a new key; ``UsageError`` if ``name`` already has a live key."""
-
-    def find_key(self, *, key_hash: str) -> ApiKey | None:
-        """The live (not revoked) key with this hash, or None."""
-
-    def list_keys(self) -> list[ApiKey]:
-        """Every key, revoked ones included, oldest first."""
-
-    def revoke_key(self, *, name: str) -> bool:
-        """Revoke ``name``'s live key; False if it has none."""
-
-    def add_audit(self, entry: AuditEntry) -> None:
-        """Append to the audit trail."""
-
-    def list_audit(
-        self,
-        *,
-        limit: int = 100,
-        offset: int = 0,
-        user: str | None = None,
-        job_id: str | None = None,
-    ) -> list[AuditEntry]:
-        """Audit entries, newest first, filtered by user and job when given."""
 
     def start_run(self, *, job_id: str, lease_s: float) -> None:
         """Mark the job running (again, on resume), reset its run clock, take a lease.
@@ -190,6 +164,37 @@ class Store(Protocol):
 
     def cache_put(self, *, key: str, record: FileRecord) -> None:
         """Remember a successful record for later jobs."""
+
+
+class UserStore(Protocol):
+    """API users' keys and the audit trail (``serve/``), kept apart from job state."""
+
+    def add_key(
+        self, *, name: str, key_hash: str, admin: bool, max_running: int | None = None
+    ) -> None:
+        """Store a new key; ``UsageError`` if ``name`` already has a live key."""
+
+    def find_key(self, *, key_hash: str) -> ApiKey | None:
+        """The live (not revoked) key with this hash, or None."""
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+
+    def revoke_key(self, *, name: str) -> bool:
+        """Revoke ``name``'s live key; False if it has none."""
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append to the audit trail."""
+
+    def list_audit(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        user: str | None = None,
+        job_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first, filtered by user and job when given."""
 
 
 def live_status(status: JobStatus, lease_until: float | None) -> JobStatus:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 from ocr_ray.exceptions import RunningJobLimitError
-from ocr_ray.models import FileRecord, FileStatus, JobParams, JobStatus
+from ocr_ray.models import FileRecord, FileStatus, JobStatus
+from ocr_ray.params import JobParams
 from ocr_ray.store.base import WARNING_COUNTERS, JobRow, live_status
-from ocr_ray.store.sqlite_users import USERS_SCHEMA, SqliteUsers
+from ocr_ray.store.sqlite_file import SqliteFile, Transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -96,26 +94,18 @@ def _load(raw: str) -> FileRecord:
     return record
 
 
-class SqliteStore(SqliteUsers):
-    """Store backed by one SQLite file; safe for one writer plus many readers."""
+class SqliteStore:
+    """Job store backed by one SQLite file; safe for one writer plus many readers."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._db().executescript(_SCHEMA + USERS_SCHEMA)
+    def __init__(self, file: SqliteFile) -> None:
+        self.file = file
+        self.path = file.path
+        self._db().executescript(_SCHEMA)
         self._migrate()
         self._db().executescript(_LATE_INDEXES)
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        return self.file.db()
 
     def _migrate(self) -> None:
         """Add columns that stores written by earlier versions lack."""
@@ -125,8 +115,8 @@ class SqliteStore(SqliteUsers):
                 with contextlib.suppress(sqlite3.OperationalError):  # another process added it
                     self._db().execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db())
+    def _tx(self) -> Transaction:
+        return self.file.tx()
 
     # Jobs -----------------------------------------------------------------
     def create_job(
@@ -329,20 +319,6 @@ class SqliteStore(SqliteUsers):
                 "INSERT OR REPLACE INTO cache (key, record, created_at) VALUES (?, ?, ?)",
                 (key, _dump(record), time.time()),
             )
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on error."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _of_user(user: str | None) -> tuple[str, tuple[str, ...]]:

@@ -1,13 +1,13 @@
-"""The SQLite store's API users: hashed keys and the audit trail."""
+"""The SQLite user store: API users' hashed keys and the audit trail."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
 
 from ocr_ray.exceptions import UsageError
 from ocr_ray.store.base import ApiKey, AuditEntry
+from ocr_ray.store.sqlite_file import SqliteFile, Transaction
 
 USERS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -35,13 +35,17 @@ _KEY_COLUMNS = "name, admin, created_at, revoked_at, key_hash, max_running"
 
 
 class SqliteUsers:
-    """Keys and audit methods of ``SqliteStore`` (which provides the connection)."""
+    """User store (hashed keys and the audit trail) in the job store's SQLite file."""
+
+    def __init__(self, file: SqliteFile) -> None:
+        self.file = file
+        self._db().executescript(USERS_SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
-        raise NotImplementedError
+        return self.file.db()
 
-    def _tx(self) -> Any:
-        raise NotImplementedError
+    def _tx(self) -> Transaction:
+        return self.file.tx()
 
     def add_key(
         self, *, name: str, key_hash: str, admin: bool, max_running: int | None = None

@@ -4,32 +4,44 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, status
 from fastapi.responses import FileResponse
 
-from ocr_ray.api import build_params, export_job, new_job_id, progress_of, providers, summary_of
+from ocr_ray.api import (
+    build_params,
+    export_job,
+    formats,
+    get_format,
+    kind_of,
+    new_job_id,
+    progress_of,
+    providers,
+    summary_of,
+)
 from ocr_ray.exceptions import RunningJobLimitError, UsageError
-from ocr_ray.models import ARCHIVE_FORMATS, EXPORT_FORMATS, FileStatus, JobParams, Progress
+from ocr_ray.models import FileStatus, Progress
+from ocr_ray.params import JobParams
 from ocr_ray.store import JobRow
 from serve import uploads
 from serve.deps import AuditDep, SettingsDep, StoreDep, UserDep, current_user
 from serve.keys import Principal
 from serve.runner import start_job
-from serve.schemas import FileSummary, JobCreated, JobsPage, Options, ProcessRequest
+from serve.schemas import (
+    FileSummary,
+    FormatInfo,
+    JobCreated,
+    JobsPage,
+    Options,
+    ProcessRequest,
+    UploadForm,
+    job_options,
+)
 from serve.security import confine, input_roots, root_of
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 router = APIRouter(prefix="/api/bulk", tags=["bulk"], dependencies=[Depends(current_user)])
-
-_MEDIA = {
-    "zip": "application/zip",
-    "jsonl": "application/x-ndjson",
-    "json": "application/json",
-    "csv": "text/csv",
-    "txt": "text/plain",
-}
 
 
 @router.post("/process", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated)
@@ -50,12 +62,7 @@ def process(
     job_id = new_job_id()
     params = _params(
         [str(folder)],
-        provider=body.provider,
-        languages=body.languages,
-        recursive=body.recursive,
-        export_formats=body.export_formats,
-        skip_text=body.skip_text,
-        deskew=body.deskew,
+        job_options(body),
         output_dir=str(settings.resolved_output_root / job_id),
         input_root=str(root_of(folder, roots)),
     )
@@ -66,33 +73,29 @@ def process(
 
 @router.post("/upload", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated)
 def upload(
-    files: Annotated[list[UploadFile], File(description="images, PDFs, or one zip")],
+    form: Annotated[UploadForm, Form(media_type="multipart/form-data")],
     store: StoreDep,
     settings: SettingsDep,
     user: UserDep,
     audit: AuditDep,
-    provider: Annotated[str, Form()] = "tesseract",
-    languages: Annotated[str, Form(description="comma or + separated")] = "eng",
-    skip_text: Annotated[bool, Form()] = False,
-    export_formats: Annotated[str, Form(description="comma list")] = ",".join(EXPORT_FORMATS),
 ) -> JobCreated:
-    """Store uploaded files in a server-owned folder and start a job on them."""
+    """Store uploaded files in a server-owned folder and start a job on them; the form
+    takes every job option that ``process`` takes (a list as repeated fields, or one
+    comma list)."""
     _check_quota(store, settings, user)  # before the upload is stored, not after
-    langs = [x for x in languages.replace("+", ",").split(",") if x.strip()]
     job_id = new_job_id()
     target = uploads.upload_dir(settings, job_id)
     params = _params(
         [str(target)],
-        provider=provider,
-        languages=langs,
-        skip_text=skip_text,
-        export_formats=export_formats.split(","),
+        job_options(form),
         output_dir=str(settings.resolved_output_root / job_id),
         input_root=str(target),
     )
     try:
         count = uploads.save_uploads(
-            ((f.filename or "file", f.file) for f in files), target, settings.upload_max_bytes
+            ((f.filename or "file", f.file) for f in form.files),  # type: ignore[attr-defined]
+            target,
+            settings.upload_max_bytes,
         )
     except uploads.UploadTooLarge as exc:
         uploads.discard(target)
@@ -182,24 +185,40 @@ def results(
     settings: SettingsDep,
     user: UserDep,
     audit: AuditDep,
-    format: Annotated[str, Query(pattern="^(zip|jsonl|json|csv|txt)$")] = "zip",
+    format: Annotated[
+        str, Query(max_length=64, description="zip, or a record format: jsonl, csv ...")
+    ] = "zip",
 ) -> FileResponse:
     """The results ZIP (the job's ``export_formats`` and its summary), or one file.
 
-    The ZIP holds ``pdf/``, ``hocr/`` and ``alto/`` folders when the job made them.
-    ``?format=jsonl|json|csv|txt`` gives that one file whatever the job's formats were.
+    The ZIP holds the document folders (``pdf/``, ``hocr/`` ...) the job made.
+    ``?format=`` a record format gives that one file whatever the job's formats were.
     """
+    fmt = _download_format(format)
     row = _job(store, job_id, user)
     if not row.status.finished:
         raise HTTPException(status.HTTP_409_CONFLICT, f"the job is {row.status.value}")
     out = settings.resolved_output_root / job_id
-    wanted = out / ("results.zip" if format == "zip" else f"results.{format}")
+    wanted = out / f"results{fmt.suffix}"
     if not wanted.exists():  # written once, on the first download after the job ended
         summary = summary_of(row, store.failures_by_code(job_id=job_id))
-        formats = [*row.params.export_formats, "zip"] if format == "zip" else [format]
-        export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=formats)
-    audit("download", job_id, format)
-    return FileResponse(wanted, media_type=_MEDIA[format], filename=f"ocr-{job_id}.{format}")
+        names = [*row.params.export_formats, fmt.name] if format == "zip" else [fmt.name]
+        export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=names)
+    audit("download", job_id, fmt.name)
+    return FileResponse(wanted, media_type=fmt.media_type, filename=f"ocr-{job_id}{fmt.suffix}")
+
+
+def _download_format(name: str) -> Any:
+    """The bundle or record format ``name`` names; 422 for anything else."""
+    try:
+        fmt = get_format(name)
+    except UsageError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+    if kind_of(fmt) == "document":
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, f"{name} is one document per file: use zip"
+        )
+    return fmt
 
 
 @router.get("/options", response_model=Options)
@@ -214,12 +233,19 @@ def options(settings: SettingsDep) -> Options:
                 for p in root.iterdir()
                 if p.is_dir() and not p.name.startswith(".") and confine(str(p), roots)
             )
+    listed = [
+        FormatInfo(
+            name=f.name, label=f.label, kind=kind_of(f), media_type=f.media_type, default=f.default
+        )
+        for f in formats()
+    ]
     return Options(
         providers=providers(),
         input_roots=[str(r) for r in roots],
         folders=folders[:500],
-        export_formats=list(EXPORT_FORMATS),
-        archive_formats=list(ARCHIVE_FORMATS),
+        formats=listed,
+        export_formats=[f.name for f in listed if f.default],
+        archive_formats=[f.name for f in listed if f.kind == "document"],
     )
 
 
@@ -257,31 +283,13 @@ def _too_many(exc: RunningJobLimitError) -> NoReturn:
 
 
 def _params(
-    paths: list[str],
-    *,
-    provider: str,
-    languages: list[str],
-    skip_text: bool,
-    recursive: bool = True,
-    export_formats: list[str] | None = None,
-    output_dir: str | None = None,
-    deskew: bool = False,
-    input_root: str | None = None,
+    paths: list[str], options: dict[str, Any], *, output_dir: str, input_root: str
 ) -> JobParams:
-    """Validated job parameters (the caller confined the paths); 422 for an unknown
-    provider, language or format."""
+    """Validated job parameters (the caller confined the paths); 422 naming the field
+    for an unknown or bad option, provider, language or format."""
     try:
         return build_params(
-            paths,
-            provider=provider,
-            languages=languages,
-            skip_text=skip_text,
-            recursive=recursive,
-            export_formats=export_formats,
-            output_dir=output_dir,
-            deskew=deskew,
-            input_root=input_root,
-            check_paths=False,
+            paths, options, output_dir=output_dir, input_root=input_root, check_paths=False
         )
     except UsageError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from serve.deps import AdminDep, StoreDep, UserDep, current_user
+from serve.deps import AdminDep, UserDep, UsersDep, current_user
 from serve.schemas import AuditRecord, KeyInfo, Me
 
 router = APIRouter(prefix="/api", tags=["users"], dependencies=[Depends(current_user)])
@@ -20,7 +20,7 @@ def me(user: UserDep) -> Me:
 
 
 @router.get("/admin/keys", response_model=list[KeyInfo])
-def keys(store: StoreDep, _admin: AdminDep) -> list[KeyInfo]:
+def keys(store: UsersDep, _admin: AdminDep) -> list[KeyInfo]:
     """Every key's owner and state, revoked ones included (admins only)."""
     return [
         KeyInfo(name=k.name, admin=k.admin, created_at=k.created_at, revoked_at=k.revoked_at)
@@ -30,7 +30,7 @@ def keys(store: StoreDep, _admin: AdminDep) -> list[KeyInfo]:
 
 @router.get("/admin/audit", response_model=list[AuditRecord])
 def audit(
-    store: StoreDep,
+    store: UsersDep,
     _admin: AdminDep,
     user: Annotated[str | None, Query(max_length=64)] = None,
     job_id: Annotated[str | None, Query(max_length=64)] = None,

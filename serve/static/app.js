@@ -37,13 +37,13 @@ async function loadOptions() {
   refreshJobs();
 }
 
-const ARCHIVE_LABELS = { pdf: "searchable PDF", hocr: "hOCR", alto: "ALTO XML" };
-
+// Every format the server has that a job does not make by default, named as the
+// server names it: a format plugin shows up here with nothing to change on the page.
 function renderArchiveFormats() {
-  const boxes = options.archive_formats.map((fmt) => {
+  const boxes = options.formats.filter((fmt) => !fmt.default).map((fmt) => {
     const label = document.createElement("label");
-    const box = Object.assign(document.createElement("input"), { type: "checkbox", value: fmt });
-    label.append(box, ` ${ARCHIVE_LABELS[fmt] || fmt}`);
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", value: fmt.name });
+    label.append(box, ` ${fmt.label}`);
     return label;
   });
   $("archive").replaceChildren(text(document.createElement("legend"), "Also make"), ...boxes);

@@ -1,8 +1,13 @@
-"""The small interface every OCR provider implements."""
+"""What an engine plugin implements: a ``Provider`` that loads an ``Engine``.
+
+Register a provider class in ``pyproject.toml``::
+
+    [project.entry-points."ocr_ray.engines"]
+    myengine = "my_package.engine:MyProvider"
+"""
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -10,10 +15,8 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from ocr_ray.exceptions import UnknownLanguageError
-from ocr_ray.languages import engine_names
 
 _MEMORY_STEP = 32 * 1024 * 1024
-LANGUAGE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,31}$")
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ class Provider(ABC):
     bytes_per_pixel: ClassVar[float] = 12.0
     #: Memory the loaded engine itself needs.
     base_memory_bytes: ClassVar[int] = 200 * 1024 * 1024
-    #: Whether its engines give hOCR, from which the archive formats are made.
-    gives_hocr: ClassVar[bool] = False
+    #: What its engines give besides text, which document formats may need ("hocr").
+    gives: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def available_languages(self) -> set[str]:
@@ -68,13 +71,8 @@ class Provider(ABC):
         """Load an engine for these languages (called once per worker process)."""
 
     def validate_languages(self, languages: list[str]) -> list[str]:
-        """The languages in engine form (``en`` -> ``eng``) if all are installed."""
-        languages = engine_names(list(languages))
-        if not languages:
-            raise UnknownLanguageError("at least one language is required")
-        bad = [lang for lang in languages if not LANGUAGE_PATTERN.match(lang)]
-        if bad:
-            raise UnknownLanguageError(f"invalid language name(s): {', '.join(map(repr, bad))}")
+        """``languages`` (already in engine form, see ``ocr_ray.params``) if all are
+        installed; ``UnknownLanguageError`` naming the missing ones otherwise."""
         installed = self.available_languages()
         missing = [lang for lang in languages if lang not in installed]
         if missing:

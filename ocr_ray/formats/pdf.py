@@ -1,0 +1,181 @@
+"""Searchable PDF: each original page (a PDF page as it is, an image via img2pdf) with
+OCRmyPDF's own hOCR renderer's invisible text layer laid over it (pikepdf)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ocr_ray.formats.hocr import hocr_document
+from ocr_ray.plugins import DocumentFormat, DocumentPage, Kind, Source
+
+
+def searchable_pdf(path: str, kind: Kind, pages: Sequence[DocumentPage], *, system: str) -> bytes:
+    """The pages of ``path`` (original images) with an invisible text layer, in order."""
+    import pikepdf
+
+    read = [page for page in pages if page.hocr]  # others kept their own text layer
+    source, position = _page_source(path, kind, pages)
+    with (
+        source,
+        pikepdf.open(io.BytesIO(_text_layers(read, system))) as layers,
+        pikepdf.new() as out,
+    ):
+        layer_of = {page.index: layers.pages[n] for n, page in enumerate(read)}
+        images = []  # each deskewed page's one-page PDF, open until the copy is saved
+        for page in pages:
+            if page.leveled is not None:  # upright and level already: the boxes fit it
+                images.append(_image_pdf(page.leveled, page.dpi))
+                out.pages.append(images[-1].pages[0])
+            else:
+                out.pages.append(source.pages[position[page.index]])
+                if page.rotation:
+                    out.pages[-1].rotate(page.rotation, relative=True)
+            target = out.pages[-1]
+            if page.index in layer_of:
+                target.add_overlay(layer_of[page.index], None)
+        buffer = io.BytesIO()
+        out.save(buffer)
+        for image in images:
+            image.close()
+        return buffer.getvalue()
+
+
+def _image_pdf(image: Image.Image, dpi: int):  # type: ignore[no-untyped-def]
+    """A one-page PDF showing one image at ``dpi``."""
+    import img2pdf
+    import pikepdf
+
+    layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
+    return pikepdf.open(io.BytesIO(img2pdf.convert(_encoded(image), layout_fun=layout)))
+
+
+def _page_source(path: str, kind: Kind, pages: Sequence[DocumentPage]):  # type: ignore[no-untyped-def]
+    """The input's pages as a PDF, and where each page index is in it.
+
+    A PDF is used as it is. An image goes through img2pdf, which keeps JPEG, G4 and the
+    like without re-encoding; of a multi-page TIFF only this range's frames are taken,
+    so a long TIFF costs each range its own pages, not the whole file.
+    """
+    import img2pdf
+    import pikepdf
+
+    if kind == "pdf":
+        return pikepdf.open(path), {page.index: page.index for page in pages}
+    layout = img2pdf.get_fixed_dpi_layout_fun((pages[0].dpi, pages[0].dpi))
+    wanted = sorted({page.index for page in pages})
+    whole = wanted == [0] and _frames(path) == 1
+    try:
+        source = path if whole else [_frame(path, index, lossless=False) for index in wanted]
+        data = img2pdf.convert(source, layout_fun=layout, rotation=img2pdf.Rotation.ifvalid)
+    except Exception:  # alpha, 16-bit and palette images: re-encode what was read
+        frames = [_frame(path, index, lossless=True) for index in wanted]
+        data = img2pdf.convert(frames, layout_fun=layout)
+    position = {index: n for n, index in enumerate(wanted)}
+    return pikepdf.open(io.BytesIO(data)), position
+
+
+def _frames(path: str) -> int:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return int(getattr(image, "n_frames", 1))
+
+
+def _frame(path: str, index: int, *, lossless: bool) -> bytes:
+    """One frame as an image file img2pdf takes (see ``_encoded``).
+
+    ``lossless`` also turns modes img2pdf refuses (alpha, palette, 16-bit) into RGB or L.
+    """
+    with Image.open(path) as image:
+        image.seek(index)
+        frame = image.copy()
+    if lossless and frame.mode not in ("1", "L", "RGB"):
+        grey = frame.mode in ("I;16", "I", "F", "LA")
+        frame = frame.convert("L" if grey else "RGB")
+    return _encoded(frame)
+
+
+def _encoded(image: Image.Image) -> bytes:
+    """Losslessly as G4 TIFF if bitonal, else as PNG (img2pdf keeps its compression)."""
+    buffer = io.BytesIO()
+    if image.mode == "1":
+        image.save(buffer, "TIFF", compression="group4")
+    else:
+        image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _text_layers(pages: Sequence[DocumentPage], system: str) -> bytes:
+    """One PDF whose page n holds page n's words, invisible, by OCRmyPDF's renderer.
+
+    All pages of a range share one document, so the font is embedded once.
+    """
+    from ocrmypdf.fpdf_renderer import Fpdf2MultiPageRenderer
+    from ocrmypdf.hocrtransform.hocr_parser import HocrParser
+
+    with tempfile.TemporaryDirectory(prefix="ocr-ray-layer-") as folder:
+        parsed = []
+        for page in pages:
+            source = Path(folder) / f"{page.index}.hocr"
+            document = hocr_document([page.hocr], title="", system=system)
+            source.write_text(document, encoding="utf-8")
+            parsed.append((page.index, HocrParser(source).parse(), float(page.dpi)))
+        if not parsed:
+            return bytes(_empty_pdf())
+        target = Path(folder) / "layers.pdf"
+        Fpdf2MultiPageRenderer(parsed, _fonts(), invisible_text=True).render(target)
+        return target.read_bytes()
+
+
+def _empty_pdf() -> bytes:
+    import pikepdf
+
+    with pikepdf.new() as empty:
+        buffer = io.BytesIO()
+        empty.save(buffer)
+        return buffer.getvalue()
+
+
+_FONTS: list[Any] = []
+
+
+def _fonts() -> Any:
+    """OCRmyPDF's font manager, loaded once per worker process."""
+    if not _FONTS:
+        import ocrmypdf
+        from ocrmypdf.font import MultiFontManager
+
+        _FONTS.append(MultiFontManager(Path(ocrmypdf.__file__).parent / "data"))
+    return _FONTS[0]
+
+
+class PdfFormat(DocumentFormat):
+    """A searchable PDF per input: the original pages, text under them."""
+
+    name = "pdf"
+    suffix = ".pdf"
+    media_type = "application/pdf"
+    label = "searchable PDF"
+    needs = frozenset({"hocr"})
+
+    def part(self, pages: Sequence[DocumentPage], source: Source, *, system: str) -> bytes:
+        return searchable_pdf(source.path, source.kind, pages, system=system)
+
+    def assemble(self, parts: Sequence[bytes], *, name: str, system: str) -> bytes:
+        import pikepdf
+
+        if len(parts) == 1:
+            return parts[0]
+        with pikepdf.new() as merged:
+            for part in parts:
+                with pikepdf.open(io.BytesIO(part)) as pdf:
+                    merged.pages.extend(pdf.pages)
+            buffer = io.BytesIO()
+            merged.save(buffer)
+            return buffer.getvalue()

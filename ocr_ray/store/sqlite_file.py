@@ -1,0 +1,47 @@
+"""One SQLite file (WAL mode) with a connection per thread, shared by the job store and
+the user store that live in it."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+
+class SqliteFile:
+    """Connections to one SQLite file: one per thread, each in autocommit mode."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def tx(self) -> Transaction:
+        """A write transaction on this thread's connection."""
+        return Transaction(self.db())
+
+
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

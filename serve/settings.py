@@ -1,0 +1,51 @@
+"""The API's settings, read from ``OCR_RAY_*`` environment variables like the library's
+(``ocr_ray.settings``), which holds what the API shares with it: home and the store."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ocr_ray.settings import get_settings
+
+
+class ServeSettings(BaseSettings):
+    """Configuration of ``ocr-ray serve``: keys, input roots, uploads and limits."""
+
+    model_config = SettingsConfigDict(env_prefix="OCR_RAY_", extra="ignore")
+
+    api_token: str = ""
+    api_token_file: str = ""
+    input_roots: str = ""  # colon-separated folders that API jobs may read
+    upload_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    output_root: str = ""  # empty: <home>/outputs
+    user_max_running_jobs: int = Field(default=4, ge=0)  # per API user; 0: no limit
+    # After this many wrong keys from one address, each further one locks it out for
+    # twice as long as the last (1 s, 2 s, 4 s ...), up to auth_lockout_max_s.
+    auth_failures_allowed: int = Field(default=5, ge=1)
+    auth_lockout_max_s: float = Field(default=300.0, gt=0)
+    autoscale: bool = False  # job-size scaling of the swarm worker service (API jobs)
+
+    @property
+    def home(self) -> Path:
+        """The library's home (``OCR_RAY_HOME``), where uploads and outputs live."""
+        return get_settings().home
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store the library uses."""
+        return get_settings().resolved_store_url
+
+    @property
+    def resolved_output_root(self) -> Path:
+        """Where the API writes job exports."""
+        return Path(self.output_root) if self.output_root else self.home / "outputs"
+
+
+@functools.lru_cache(maxsize=1)
+def get_serve_settings() -> ServeSettings:
+    """The API's settings, read once from the environment."""
+    return ServeSettings()
