@@ -293,10 +293,10 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ocr-ray`` script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None) or _COMMANDS[args.command]
     try:
+        # The parser reads the plugin registry, which can refuse a retired setting.
+        args = build_parser().parse_args(argv)
+        handler = getattr(args, "handler", None) or _COMMANDS[args.command]
         return int(handler(args))
     except OcrRayError as exc:
         print(f"ocr-ray: error: {exc}", file=sys.stderr)

@@ -20,7 +20,7 @@ ALTO = "{http://www.loc.gov/standards/alto/ns-v4#}"
 
 
 def _submit(folder: Path, store_url: str, **options: object) -> dict[str, ocr_ray.FileRecord]:
-    job = ocr_ray.submit(folder, store=store_url, languages=["en"], **options)  # type: ignore[arg-type]
+    job = ocr_ray.submit(folder, store=store_url, languages=["en"], **options)
     summary = job.wait(timeout=300, progress=False)
     assert summary.status.value == "completed"
     return {Path(r.path).name: r for r in job.results()}
@@ -205,12 +205,14 @@ def _check_alto(path: Path, *, pages: int, truth: list[str]) -> None:
 
 
 def test_documents_of_several_inputs_never_share_a_path(tmp_path: Path) -> None:
-    from ocr_ray.job.outputs import ArchiveWriter
+    from ocr_ray.formats import get_format
+    from ocr_ray.job.outputs import DocumentWriter
 
     inputs = ["/in/a/scans", "/in/b/scans", "/in/c/cover.tif", "/in/d"]
-    writer = ArchiveWriter(tmp_path, ("pdf", "alto"), inputs)
+    pdf, alto = get_format("pdf"), get_format("alto")
+    writer = DocumentWriter(tmp_path, (pdf, alto), inputs)
     placed = {
-        path: writer.relative(path, "pdf")
+        path: writer.relative(path, pdf)
         for path in ("/in/a/scans/p1.png", "/in/b/scans/p1.png", "/in/c/cover.tif", "/in/d/e/f.pdf")
     }
     assert placed == {
@@ -219,4 +221,4 @@ def test_documents_of_several_inputs_never_share_a_path(tmp_path: Path) -> None:
         "/in/c/cover.tif": "pdf/cover.tif.pdf",
         "/in/d/e/f.pdf": "pdf/d/e/f.pdf",
     }
-    assert writer.relative("/in/d/e/f.pdf", "alto") == "alto/d/e/f.pdf.xml"
+    assert writer.relative("/in/d/e/f.pdf", alto) == "alto/d/e/f.pdf.xml"

@@ -49,6 +49,10 @@ def test_submit_a_folder_watch_progress_and_download(
     assert page.locator("#provider").input_value() == "tesseract"
     assert page.locator("#languages input[value=eng]").is_checked()
     page.fill("#folder", "web")
+    # The page's format choices come from the API's registry: a plugin's too.
+    assert page.locator("#archive label:has(input[value=wordcount])").inner_text().strip() == (
+        "word counts (plugin)"
+    )
     page.check("#archive input[value=pdf]")
     page.click("#start")
     page.wait_for_selector("#download:not([hidden])", timeout=180_000)
