@@ -148,11 +148,6 @@ def names_of(name: str, info: FieldInfo) -> list[str]:
     return list(dict.fromkeys([name, *(c for c in choices if isinstance(c, str))]))
 
 
-def default_of(info: FieldInfo) -> Any:
-    """A field's default as a new job would get it (settings read now)."""
-    return info.get_default(call_default_factory=True, validated_data={})
-
-
 def pick(cls: type[T], params: BaseModel, **given: Any) -> T:
     """A ``cls`` dataclass whose fields are taken from ``params`` by name (lists as
     tuples), except those ``given``: per-task options derive from the one declaration."""

@@ -223,7 +223,7 @@ def open_document(
     """Open a file for page access; closed on exit.
 
     ``source`` is what to open when it is not ``path`` itself (a pinned file, see
-    ``_confine.pinned``); messages always name ``path``.
+    ``inputs.confine.pinned``); messages always name ``path``.
     """
     source = source or path
     # PDFium is not thread-safe (its last-error code is global), and the coordinator

@@ -38,7 +38,7 @@ class ReadOptions:
 
 @dataclass(frozen=True)
 class ReadPage:
-    """A page's record plus its hOCR element (when asked) for the archive formats."""
+    """A page's record plus its hOCR element (when asked) for the document formats."""
 
     result: PageResult
     hocr: str | None = None

@@ -1,8 +1,8 @@
 """The coordinator: one job's loop over its three parts.
 
-* ``Intake`` (``_intake.py``): one walk of the inputs into the store; probes on workers.
-* ``Dispatcher`` (``_dispatch.py``): page ranges packed into Ray tasks, with backpressure.
-* ``Recorder`` (``_recording.py``): results into one record per file, written in batches.
+* ``Intake`` (``intake.py``): one walk of the inputs into the store; probes on workers.
+* ``Dispatcher`` (``dispatch.py``): page ranges packed into Ray tasks, with backpressure.
+* ``Recorder`` (``recording.py``): results into one record per file, written in batches.
 
 The coordinator itself decides what each probed file needs (a copy of identical content
 already read, or its page ranges) and when the job is over. It holds only what is in
