@@ -31,6 +31,8 @@ exit codes:
        or provider, unknown job id; nothing was processed
   3    internal error
   4    the job was cancelled
+  6    the results could not be written (disk full, quota, read-only); every record
+       is kept: free space, then ocr-ray run --resume JOB_ID --out DIR, or export
   130  interrupted (Ctrl-C); continue with: ocr-ray run --resume JOB_ID --out DIR
 """
 
@@ -224,8 +226,17 @@ def _finish(progress: Progress) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write a job's result files."""
+    """Write a job's result files (and say when some of its files are not done yet)."""
     job: Job = get_job(args.job_id, store=args.store)
+    progress = job.progress()
+    if progress.current < progress.total or not progress.total_known:
+        left = "some" if not progress.total_known else progress.total - progress.current
+        print(
+            f"ocr-ray: warning: job {job.id} is {progress.status.value} with {left} files not "
+            f"done; they are not in this export (finish it: ocr-ray run --resume {job.id} "
+            "--out DIR)",
+            file=sys.stderr,
+        )
     written = job.export(args.out, None if args.formats is None else parse_formats(args.formats))
     for path in written.values():
         print(path)

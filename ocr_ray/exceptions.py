@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     internal = 3
     cancelled = 4
     unhealthy = 5  # the cluster is not in the state asked for (health, a rolled-back update)
+    output_unwritable = 6  # results could not be written: disk full, quota, read-only
     interrupted = 130
 
 
@@ -35,6 +36,9 @@ class ErrorCode(str, Enum):
     output_failed = "output_failed"
     outside_input_root = "outside_input_root"
     cancelled = "cancelled"
+    link_loop = "link_loop"  # its links lead round in a loop (ELOOP)
+    path_too_long = "path_too_long"  # its path is over the system's limit (ENAMETOOLONG)
+    io_error = "io_error"  # the disk could not read it (EIO and the like)
 
 
 class OcrRayError(Exception):
@@ -128,6 +132,13 @@ class OutsideInputRootError(FileError):
     """A link in an API job's input whose target lies outside the job's input root."""
 
     code = ErrorCode.outside_input_root
+
+
+class OutputUnwritableError(OcrRayError):
+    """The output folder cannot take the results (full disk, quota, read-only). The job
+    keeps every record in the store: free space, then resume or export it."""
+
+    exit_code = ExitCode.output_unwritable
 
 
 class RunningJobLimitError(UsageError):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 
 class FileStatus(str, Enum):
@@ -45,11 +47,31 @@ class JobStatus(str, Enum):
         return self in (JobStatus.completed, JobStatus.cancelled, JobStatus.failed)
 
 
+def printable(text: str) -> str:
+    """``text`` as valid Unicode: the bytes of a file name that is not UTF-8 (which
+    ``os`` gives as surrogate escapes) shown as ``\\xNN``, so JSON, CSV, the web page and
+    ZIP names can carry it. Valid text is returned as it is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class ErrorInfo(BaseModel):
     """Why a file failed or was skipped."""
 
     code: str
     message: str
+
+    @field_validator("message")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return printable(value)
 
 
 class PageResult(BaseModel):
@@ -66,9 +88,15 @@ class PageResult(BaseModel):
 
 
 class FileRecord(BaseModel):
-    """Everything known about one input file; one per file per job."""
+    """Everything known about one input file; one per file per job.
+
+    Any name a filesystem allows is kept: ``path`` is always printable (see
+    ``printable``), and a name that is not UTF-8 also has its exact bytes in
+    ``path_bytes`` (hex), from which ``source_path`` gives the name to open.
+    """
 
     path: str
+    path_bytes: str | None = None  # hex of the name's bytes, when they are not UTF-8
     status: FileStatus
     sha256: str | None = None
     size_bytes: int | None = None
@@ -86,6 +114,26 @@ class FileRecord(BaseModel):
     error: ErrorInfo | None = None
     warnings: list[PageWarning] = Field(default_factory=list)  # any page's, each once
     outputs: dict[str, str] = Field(default_factory=dict)  # format -> path relative to out
+
+    @model_validator(mode="before")
+    @classmethod
+    def _printable_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("path"), str):
+            return data
+        path = data["path"]
+        shown = printable(path)
+        if shown != path:  # a name that is not UTF-8: keep its bytes
+            data = {**data, "path": shown, "path_bytes": os.fsencode(path).hex()}
+        if isinstance(data.get("duplicate_of"), str):
+            data["duplicate_of"] = printable(data["duplicate_of"])
+        if isinstance(data.get("outputs"), dict):
+            data["outputs"] = {k: printable(v) for k, v in data["outputs"].items()}
+        return data
+
+    @property
+    def source_path(self) -> str:
+        """The name to open: ``path``, or its exact bytes when they are not UTF-8."""
+        return os.fsdecode(bytes.fromhex(self.path_bytes)) if self.path_bytes else self.path
 
     @property
     def review_pages(self) -> int:

@@ -48,14 +48,14 @@ def test_the_tree_is_walked_once_per_job(
 ) -> None:
     one_line_images(tmp_path / "in", 30, per_folder=10)
     listed: list[str] = []
-    real_scandir = os.scandir
+    real_listing = _scan._list_folder
 
-    def counting_scandir(path: str) -> object:
+    def counting_listing(fd: int, path: str) -> object:
         if str(path).startswith(str(tmp_path)):
             listed.append(os.path.relpath(path, tmp_path))
-        return real_scandir(path)
+        return real_listing(fd, path)
 
-    monkeypatch.setattr(_scan.os, "scandir", counting_scandir)
+    monkeypatch.setattr(_scan, "_list_folder", counting_listing)
     job = ocr_ray.submit(tmp_path / "in", provider="null", store=store_url)
     summary = job.wait(timeout=120, progress=False)
     assert summary.succeeded == 30 and job.progress().total_known

@@ -7,6 +7,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ocr_ray.models import printable
 from ocr_ray.plugins import BundleFormat
 
 
@@ -25,7 +26,8 @@ class ZipFormat(BundleFormat):
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for member in members:
                 for file in _files_under(member) if member.is_dir() else [member]:
-                    archive.write(file, arcname=file.relative_to(root).as_posix())
+                    # A name that is not UTF-8 goes in as it is shown (\xNN).
+                    archive.write(file, arcname=printable(file.relative_to(root).as_posix()))
 
 
 def _files_under(folder: Path) -> Iterator[Path]:

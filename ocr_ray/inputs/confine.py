@@ -34,6 +34,13 @@ def refusal(path: str) -> str:
     return f"{path}: a link to a place outside the job's input root; not read"
 
 
+def opened_path(fd: int, path: str) -> str:
+    """Where the file or folder open as ``fd`` really lies (``path`` named it when it
+    was opened; it is resolved instead only where ``/proc`` is missing)."""
+    link = f"{_FD_LINKS}/{fd}"
+    return os.readlink(link) if os.path.isdir(_FD_LINKS) else os.path.realpath(path)
+
+
 @contextlib.contextmanager
 def pinned(path: str, root: str | None) -> Iterator[str]:
     """A path that opens exactly the file ``path`` named when it was checked.
@@ -49,10 +56,8 @@ def pinned(path: str, root: str | None) -> Iterator[str]:
         raise OutsideInputRootError(refusal(path))
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        link = f"{_FD_LINKS}/{fd}" if os.path.isdir(_FD_LINKS) else path
-        opened = os.readlink(link) if link != path else os.path.realpath(path)
-        if not within(opened, root):
+        if not within(opened_path(fd, path), root):
             raise OutsideInputRootError(refusal(path))
-        yield link
+        yield f"{_FD_LINKS}/{fd}" if os.path.isdir(_FD_LINKS) else path
     finally:
         os.close(fd)

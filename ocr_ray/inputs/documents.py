@@ -18,11 +18,10 @@ from ocr_ray.exceptions import (
     DecompressionBombError,
     EmptyFileError,
     EncryptedPdfError,
-    ErrorCode,
-    FileError,
     UnsupportedFormatError,
 )
 from ocr_ray.inputs.confine import pinned
+from ocr_ray.inputs.os_errors import os_error
 
 Kind = Literal["image", "pdf"]
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
@@ -86,17 +85,13 @@ def _hash_file(path: str) -> tuple[int, str, bytes]:
 
 @contextlib.contextmanager
 def _translate_os_errors(path: str) -> Iterator[None]:
+    """An operating-system error on the file (not a decoder's) as its ``FileError``."""
     try:
         yield
-    except FileNotFoundError as exc:
-        raise FileError(f"{path}: the file disappeared", code=ErrorCode.file_not_found) from exc
-    except PermissionError as exc:
-        raise FileError(
-            f"{path}: permission denied (the OCR workers' user cannot read it)",
-            code=ErrorCode.permission_denied,
-        ) from exc
-    except IsADirectoryError as exc:
-        raise UnsupportedFormatError(f"{path}: is a directory") from exc
+    except OSError as exc:
+        if exc.errno is None:  # raised by an image or PDF library, not the system
+            raise
+        raise os_error(path, exc) from exc
 
 
 class Document:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ocr_ray.formats import default_formats, of_kind, parse_formats
+from ocr_ray.job.outputs import no_room_is_fatal, written_atomically
 from ocr_ray.models import JobSummary
 from ocr_ray.plugins import BundleFormat, DocumentFormat, RecordFormat
 from ocr_ray.store import JobStore
@@ -35,12 +36,15 @@ def export_job(
     bundles = of_kind(wanted, BundleFormat)
     if bundles and not records:
         records = of_kind(default_formats(), RecordFormat)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with no_room_is_fatal(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     written = {"summary": out_dir / "summary.json"}
-    written["summary"].write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    with written_atomically(written["summary"]) as temporary:
+        temporary.write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
     for record_format in records:
         path = out_dir / f"results{record_format.suffix}"
-        record_format.write(store.iter_records(job_id=job_id), path)
+        with written_atomically(path) as temporary:
+            record_format.write(store.iter_records(job_id=job_id), temporary)
         written[record_format.name] = path
     documents = of_kind(wanted, DocumentFormat)
     if documents:
@@ -51,14 +55,16 @@ def export_job(
     members = list(written.values())
     for bundle in bundles:
         written[bundle.name] = out_dir / f"results{bundle.suffix}"
-        bundle.bundle(members, out_dir, written[bundle.name])
+        with written_atomically(written[bundle.name]) as temporary:
+            bundle.bundle(members, out_dir, temporary)
     return written
 
 
 def _document_folder(name: str, source: Path, out_dir: Path) -> Path:
     """``out_dir/name``, copied from where the run wrote it if that is elsewhere."""
     target = out_dir / name
-    if (source / name).is_dir() and (source / name).resolve() != target.resolve():
-        shutil.copytree(source / name, target, dirs_exist_ok=True)
-    target.mkdir(parents=True, exist_ok=True)
+    with no_room_is_fatal(target):
+        if (source / name).is_dir() and (source / name).resolve() != target.resolve():
+            shutil.copytree(source / name, target, dirs_exist_ok=True)
+        target.mkdir(parents=True, exist_ok=True)
     return target

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import ray
 
 from ocr_ray.exceptions import ErrorCode, FileError
-from ocr_ray.inputs.scan import iter_files
+from ocr_ray.inputs.scan import Found, WalkError, iter_files
 from ocr_ray.job.inflight import InFlight
 from ocr_ray.job.probing import Probed, ProbeSpec, probe_files
 from ocr_ray.job.records import failed_record
@@ -50,11 +50,13 @@ class Intake:
 
     def _scan(self) -> None:
         p, total = self.params, 0
-        paths = iter_files(p.paths, recursive=p.recursive, root=p.input_root)
+        found = iter_files(p.paths, recursive=p.recursive, root=p.input_root)
         try:
             seq = itertools.count()
-            while batch := list(itertools.islice(paths, _REGISTER_BATCH)):
-                self.store.add_files(job_id=self.job_id, items=[(next(seq), x) for x in batch])
+            while batch := list(itertools.islice(found, _REGISTER_BATCH)):
+                items = [(next(seq), _path(x)) for x in batch]
+                final = [self._walk_failed(x) for x in batch if isinstance(x, WalkError)]
+                self.store.add_files(job_id=self.job_id, items=items, final=final)
                 total += len(batch)
                 if total % _SCAN_REPORT_EVERY < len(batch):
                     self.store.set_scan_total(job_id=self.job_id, total=total, complete=False)
@@ -63,6 +65,10 @@ class Intake:
             self._scan_error = exc
         finally:
             self._scanned.set()
+
+    def _walk_failed(self, error: WalkError) -> FileRecord:
+        failure = FileError(error.message, code=error.code)
+        return failed_record(error.path, failure, languages=self.params.languages)
 
     # Probing -----------------------------------------------------------------------
     @property
@@ -123,6 +129,10 @@ class Intake:
         if rows:
             self._cursor = rows[-1][0]
             self._taken.extend(path for _, path in rows)
+
+
+def _path(found: Found) -> str:
+    return found.path if isinstance(found, WalkError) else found
 
 
 def _probe_failed(path: str, exc: ray.exceptions.RayError, spec: ProbeSpec) -> FileRecord:

@@ -10,13 +10,19 @@ pages in memory and never reads an input again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ocr_ray.exceptions import OutputUnwritableError
 from ocr_ray.plugins import DocumentFormat
+
+# An output that fails with one of these is the disk's fault, not the file's: the job
+# stops, keeping its records, rather than failing file after file.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 _STAGING = ".ocr-ray-parts"
 
@@ -46,9 +52,10 @@ class DocumentWriter:
     def stage(self, path: str, first: int, part: dict[str, bytes]) -> None:
         """Keep one page range's share on disk until the whole file is in."""
         folder = self._part_folder(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        for fmt, data in part.items():
-            (folder / f"{first:08d}.{fmt}").write_bytes(data)
+        with no_room_is_fatal(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            for fmt, data in part.items():
+                (folder / f"{first:08d}.{fmt}").write_bytes(data)
 
     def finish(self, path: str, firsts: Sequence[int], system: str) -> dict[str, str]:
         """Assemble the file's documents from its staged ranges; their relative paths."""
@@ -58,9 +65,8 @@ class DocumentWriter:
         for fmt in self.formats:
             parts = [(folder / f"{n:08d}.{fmt.name}").read_bytes() for n in sorted(firsts)]
             relative = self.relative(path, fmt)
-            _write_atomically(
-                self.out_dir / relative, fmt.assemble(parts, name=name, system=system)
-            )
+            with written_atomically(self.out_dir / relative) as temporary:
+                temporary.write_bytes(fmt.assemble(parts, name=name, system=system))
             written[fmt.name] = relative
         self.discard(path)
         return written
@@ -83,14 +89,13 @@ class DocumentWriter:
         copied = {}
         for fmt in self.formats:
             relative = self.relative(path, fmt)
-            target = self.out_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.out_dir / outputs[fmt.name], target)
+            with written_atomically(self.out_dir / relative) as temporary:
+                shutil.copyfile(self.out_dir / outputs[fmt.name], temporary)
             copied[fmt.name] = relative
         return copied
 
     def _part_folder(self, path: str) -> Path:
-        return self._staging / hashlib.sha256(path.encode()).hexdigest()[:24]
+        return self._staging / hashlib.sha256(os.fsencode(path)).hexdigest()[:24]
 
 
 def _prefixes(inputs: Sequence[str]) -> list[str]:
@@ -118,8 +123,31 @@ def _mirrored(path: str, inputs: Sequence[str], prefixes: Sequence[str]) -> str:
     return os.path.basename(path)
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def written_atomically(target: Path) -> Iterator[Path]:
+    """A temporary file beside ``target`` to write, renamed over ``target`` once written,
+    so no reader ever sees a truncated file; removed if the write fails. A full or
+    read-only disk is an ``OutputUnwritableError``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.partial")
-    temporary.write_bytes(data)
-    temporary.replace(target)
+    try:
+        with no_room_is_fatal(target):
+            yield temporary
+            temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def no_room_is_fatal(target: Path) -> Iterator[None]:
+    """A full disk, quota or read-only file system while writing ``target`` as the
+    job-level ``OutputUnwritableError``; other errors pass as they are."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        raise OutputUnwritableError(
+            f"cannot write {target}: {exc.strerror}; every record is kept in the store: "
+            "free space, then run again with --resume, or ocr-ray export"
+        ) from exc

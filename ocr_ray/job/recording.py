@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ocr_ray._version import __version__
-from ocr_ray.exceptions import ErrorCode
+from ocr_ray.exceptions import ErrorCode, OutputUnwritableError
 from ocr_ray.formats import of_kind
 from ocr_ray.inputs.documents import Probe
 from ocr_ray.job.metrics import record_file
@@ -104,15 +104,19 @@ class Recorder:
         record = assembly.record()
         if self.documents is None:
             return record
+        path = assembly.probe.path  # the name to open, which record.path may only show
         if record.status is not FileStatus.succeeded:
-            self.documents.discard(record.path)
+            self.documents.discard(path)
             return record
         firsts = [part.unit.first for part in assembly.parts]
         system = f"{record.engine or self.params.provider} {record.engine_version or ''}".strip()
         try:
-            record.outputs = self.documents.finish(record.path, firsts, system)
-        except Exception as exc:  # disk full, a damaged part: this file fails, not the job
-            self.documents.discard(record.path)
+            record.outputs = self.documents.finish(path, firsts, system)
+        except OutputUnwritableError:  # the disk's fault: the file stays pending
+            self.documents.discard(path)
+            raise
+        except Exception as exc:  # a damaged part: this file fails, not the job
+            self.documents.discard(path)
             record.status = FileStatus.failed
             record.error = ErrorInfo(
                 code=ErrorCode.output_failed.value,

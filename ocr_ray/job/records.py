@@ -32,8 +32,10 @@ def skipped_record(path: str, code: ErrorCode, message: str, *, languages: list[
 
 def duplicate_record(path: str, probe: Probe, original: FileRecord) -> FileRecord:
     """A copy of the record of identical content read elsewhere in this job or cache."""
-    return original.model_copy(
-        update={
+    # Validated again, not copied: the copy's own name may need its bytes kept.
+    return FileRecord.model_validate(
+        {
+            **original.model_dump(exclude={"path_bytes"}),
             "path": path,
             "size_bytes": probe.size,
             "duration_s": 0.0,

@@ -18,6 +18,7 @@ from ocr_ray.engines import get_engine, probe_engine
 from ocr_ray.exceptions import ErrorCode, FileError
 from ocr_ray.formats import of_kind
 from ocr_ray.inputs.confine import pinned
+from ocr_ray.inputs.os_errors import os_error
 from ocr_ray.inputs.pipeline import PageRange, ReadOptions, ReadPage, read_pages
 from ocr_ray.models import ErrorInfo, PageResult
 from ocr_ray.plugins import DocumentFormat, DocumentPage, Source
@@ -61,18 +62,18 @@ def ocr_unit_local(unit: PageRange, options: TaskOptions) -> UnitResult:
         _read_into(result, unit, options)
     except FileError as exc:
         result.error = ErrorInfo(code=exc.code.value, message=str(exc))
-    except FileNotFoundError as exc:
-        result.error = ErrorInfo(code=ErrorCode.file_not_found.value, message=f"{unit.path}: {exc}")
-    except PermissionError as exc:
-        result.error = ErrorInfo(
-            code=ErrorCode.permission_denied.value, message=f"{unit.path}: {exc}"
-        )
+    except OSError as exc:
+        error = os_error(unit.path, exc) if exc.errno is not None else _engine_error(unit, exc)
+        result.error = ErrorInfo(code=error.code.value, message=str(error))
     except Exception as exc:  # an engine bug must fail this file, not the job
-        result.error = ErrorInfo(
-            code=ErrorCode.engine_error.value, message=f"{unit.path}: {type(exc).__name__}: {exc}"
-        )
+        error = _engine_error(unit, exc)
+        result.error = ErrorInfo(code=error.code.value, message=str(error))
     result.duration_s = time.perf_counter() - started
     return result
+
+
+def _engine_error(unit: PageRange, exc: Exception) -> FileError:
+    return FileError(f"{unit.path}: {type(exc).__name__}: {exc}", code=ErrorCode.engine_error)
 
 
 def ocr_units_local(units: list[PageRange], options: TaskOptions) -> list[UnitResult]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -128,15 +129,19 @@ class JobStore(Protocol):
     ) -> None:
         """Mark the end of a run with its final status (and the most CPUs it had)."""
 
-    def add_files(self, *, job_id: str, items: list[tuple[int, str]]) -> int:
+    def add_files(
+        self, *, job_id: str, items: list[tuple[int, str]], final: Sequence[FileRecord] = ()
+    ) -> int:
         """Register (seq, path) pairs as pending; a path already known keeps its row.
-        Returns how many were new."""
+        Those with a record in ``final`` (the walk's failures) are final at once, in the
+        same transaction, so nothing reads them as pending first. Returns how many
+        were new."""
 
     def pending_files(self, *, job_id: str, after: int, limit: int) -> list[tuple[int, str]]:
         """Up to ``limit`` (row, path) of files still pending, in the order they were
         registered, starting after row ``after`` (0: from the first)."""
 
-    def complete_files(self, *, job_id: str, records: list[FileRecord]) -> int:
+    def complete_files(self, *, job_id: str, records: Sequence[FileRecord]) -> int:
         """Store final records; a file already final is not counted again."""
 
     def set_scan_total(self, *, job_id: str, total: int, complete: bool) -> None:
@@ -195,6 +200,26 @@ class UserStore(Protocol):
         job_id: str | None = None,
     ) -> list[AuditEntry]:
         """Audit entries, newest first, filtered by user and job when given."""
+
+
+# Marks a stored key that holds a name's bytes in hex: a name that is not UTF-8 (which
+# SQLite's text cannot hold), or one that starts with this mark itself. U+FFFF is a
+# noncharacter, so no other name is read as hex.
+_HEX_KEY = "\uffff"
+
+
+def path_key(path: str) -> str:
+    """How a store keeps ``path`` as text, losslessly, whatever bytes the name has."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return _HEX_KEY + os.fsencode(path).hex()
+    return _HEX_KEY + path.encode().hex() if path.startswith(_HEX_KEY) else path
+
+
+def key_path(key: str) -> str:
+    """The path a ``path_key`` was made from."""
+    return os.fsdecode(bytes.fromhex(key[1:])) if key.startswith(_HEX_KEY) else key
 
 
 def live_status(status: JobStatus, lease_until: float | None) -> JobStatus:

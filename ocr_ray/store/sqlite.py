@@ -6,12 +6,12 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ocr_ray.exceptions import RunningJobLimitError
 from ocr_ray.models import FileRecord, FileStatus, JobStatus
 from ocr_ray.params import JobParams
-from ocr_ray.store.base import WARNING_COUNTERS, JobRow, live_status
+from ocr_ray.store.base import WARNING_COUNTERS, JobRow, key_path, live_status, path_key
 from ocr_ray.store.sqlite_file import SqliteFile, Transaction
 
 _SCHEMA = """
@@ -214,15 +214,18 @@ class SqliteStore:
         return bool(found and found[0])
 
     # Files ----------------------------------------------------------------
-    def add_files(self, *, job_id: str, items: list[tuple[int, str]]) -> int:
+    def add_files(
+        self, *, job_id: str, items: list[tuple[int, str]], final: Sequence[FileRecord] = ()
+    ) -> int:
         with self._tx() as db:
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO files (job_id, path, seq, status) VALUES (?, ?, ?, ?)",
-                [(job_id, path, seq, FileStatus.pending.value) for seq, path in items],
+                [(job_id, path_key(path), seq, FileStatus.pending.value) for seq, path in items],
             )
             added = db.total_changes - before
             db.execute("UPDATE jobs SET total = total + ? WHERE id = ?", (added, job_id))
+            _complete(db, job_id, final)
             return added
 
     def pending_files(self, *, job_id: str, after: int, limit: int) -> list[tuple[int, str]]:
@@ -232,45 +235,11 @@ class SqliteStore:
             " AND rowid > ? ORDER BY rowid LIMIT ?",
             (job_id, after, limit),
         )
-        return [(int(row[0]), str(row[1])) for row in rows]
+        return [(int(row[0]), key_path(str(row[1]))) for row in rows]
 
-    def complete_files(self, *, job_id: str, records: list[FileRecord]) -> int:
-        counts = dict.fromkeys(_COUNTERS, 0)
-        conf_sum, conf_n, newly = 0.0, 0, 0
+    def complete_files(self, *, job_id: str, records: Sequence[FileRecord]) -> int:
         with self._tx() as db:
-            for record in records:
-                cursor = db.execute(
-                    "UPDATE files SET status = ?, sha256 = ?, error_code = ?, record = ?"
-                    " WHERE job_id = ? AND path = ? AND status = ?",
-                    (
-                        record.status.value,
-                        record.sha256,
-                        record.error.code if record.error else None,
-                        _dump(record),
-                        job_id,
-                        record.path,
-                        FileStatus.pending.value,
-                    ),
-                )
-                if cursor.rowcount != 1:
-                    continue  # already final: a retry or duplicate delivery
-                newly += 1
-                counts[record.status.value] += 1
-                counts["pages"] += len(record.pages)
-                counts["characters"] += len(record.text)
-                counts["review_pages"] += record.review_pages
-                for page in record.pages:
-                    for warning in page.warnings:
-                        counts[WARNING_COUNTERS[warning]] += 1
-                if record.confidence is not None:
-                    conf_sum, conf_n = conf_sum + record.confidence, conf_n + 1
-            increments = ", ".join(f"{name} = {name} + ?" for name in _COUNTERS)
-            db.execute(
-                f"UPDATE jobs SET {increments}, confidence_sum = confidence_sum + ?,"
-                " confidence_count = confidence_count + ? WHERE id = ?",
-                (*(counts[name] for name in _COUNTERS), conf_sum, conf_n, job_id),
-            )
-        return newly
+            return _complete(db, job_id, records)
 
     def find_by_sha(self, *, job_id: str, sha256: str) -> FileRecord | None:
         row = (
@@ -319,6 +288,46 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO cache (key, record, created_at) VALUES (?, ?, ?)",
                 (key, _dump(record), time.time()),
             )
+
+
+def _complete(db: sqlite3.Connection, job_id: str, records: Sequence[FileRecord]) -> int:
+    """Store final records in the open transaction; a file already final is not counted
+    again. Returns how many were newly final."""
+    counts = dict.fromkeys(_COUNTERS, 0)
+    conf_sum, conf_n, newly = 0.0, 0, 0
+    for record in records:
+        cursor = db.execute(
+            "UPDATE files SET status = ?, sha256 = ?, error_code = ?, record = ?"
+            " WHERE job_id = ? AND path = ? AND status = ?",
+            (
+                record.status.value,
+                record.sha256,
+                record.error.code if record.error else None,
+                _dump(record),
+                job_id,
+                path_key(record.source_path),
+                FileStatus.pending.value,
+            ),
+        )
+        if cursor.rowcount != 1:
+            continue  # already final: a retry or duplicate delivery
+        newly += 1
+        counts[record.status.value] += 1
+        counts["pages"] += len(record.pages)
+        counts["characters"] += len(record.text)
+        counts["review_pages"] += record.review_pages
+        for page in record.pages:
+            for warning in page.warnings:
+                counts[WARNING_COUNTERS[warning]] += 1
+        if record.confidence is not None:
+            conf_sum, conf_n = conf_sum + record.confidence, conf_n + 1
+    increments = ", ".join(f"{name} = {name} + ?" for name in _COUNTERS)
+    db.execute(
+        f"UPDATE jobs SET {increments}, confidence_sum = confidence_sum + ?,"
+        " confidence_count = confidence_count + ? WHERE id = ?",
+        (*(counts[name] for name in _COUNTERS), conf_sum, conf_n, job_id),
+    )
+    return newly
 
 
 def _of_user(user: str | None) -> tuple[str, tuple[str, ...]]:
