@@ -111,6 +111,9 @@ class FileRecord(BaseModel):
     node: str | None = None
     node_id: str | None = None
     duplicate_of: str | None = None
+    # "owner-password": a PDF encrypted with an owner password only, which opens and was
+    # read without one (its restrictions on copying and printing were not applied).
+    encrypted: str | None = None
     error: ErrorInfo | None = None
     warnings: list[PageWarning] = Field(default_factory=list)  # any page's, each once
     outputs: dict[str, str] = Field(default_factory=dict)  # format -> path relative to out

@@ -63,7 +63,7 @@ class JobParams(BaseModel):
         description="languages: engine names or ISO 639-1 codes, joined by + or , (en+de)",
     )
     provider: Annotated[str, Option(changes_text=True, plugins=registry.ENGINES)] = Field(
-        "tesseract", description="OCR engine"
+        "tesseract", max_length=64, description="OCR engine"
     )
     recursive: Annotated[bool, Option()] = Field(True, description="read sub-folders too")
     dpi: Annotated[Dpi, Option(changes_text=True)] = Field(
@@ -85,13 +85,15 @@ class JobParams(BaseModel):
     cache: Annotated[bool, Option()] = Field(
         False, description="reuse results of identical files from earlier jobs"
     )
-    export_formats: Annotated[list[str], Option(flag="--formats", plugins=registry.FORMATS)] = (
-        Field(
-            default_factory=default_formats,
-            validation_alias=AliasChoices("export_formats", "formats"),
-            description="output formats, a comma list; document formats (pdf, hocr, alto) go "
-            "under OUT/<format>/, mirroring the inputs (default: the record formats and zip)",
-        )
+    export_formats: Annotated[
+        list[Annotated[str, Field(max_length=64)]],
+        Option(flag="--formats", plugins=registry.FORMATS),
+    ] = Field(
+        default_factory=default_formats,
+        max_length=64,
+        validation_alias=AliasChoices("export_formats", "formats"),
+        description="output formats, a comma list; document formats (pdf, hocr, alto) go "
+        "under OUT/<format>/, mirroring the inputs (default: the record formats and zip)",
     )
     rotate: Annotated[bool, Option(changes_text=True)] = Field(
         True, description="check the orientation of pages that read badly, and turn them"

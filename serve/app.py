@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from ray import serve
 
 from ocr_ray import __version__
+from serve.gate import KeyGate, bounded_validation_error
 from serve.routes import bulk, cluster, health, users
 from serve.security import load_token
 from serve.settings import get_serve_settings
@@ -25,6 +27,8 @@ api = FastAPI(
         "a user sees only their own jobs, an admin sees all."
     ),
 )
+api.add_middleware(KeyGate)
+api.add_exception_handler(RequestValidationError, bounded_validation_error)
 api.include_router(health.router)
 api.include_router(bulk.router)
 api.include_router(cluster.router)

@@ -52,29 +52,49 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    store: UsersDep,
-) -> Principal:
-    """The key's user; 401 without a live key, 429 while the address is locked out."""
+def authenticate(request: Request) -> Principal:
+    """The key's user; 401 without a live key, 429 while that key is locked out.
+
+    Called by ``serve.gate.KeyGate`` before a request's body is read.
+    """
     address, throttle = client_address(request), _throttle()
-    wait = throttle.wait_s(address)
+    credentials = _bearer_key(request)
+    key = credentials.credentials if credentials else ""
+    wait = throttle.wait_s(address, key)
     if wait > 0:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"too many wrong API keys from {address}; try again in {math.ceil(wait)} s",
             headers={"Retry-After": str(math.ceil(wait))},
         )
-    user = identify(credentials.credentials, _token(), store) if credentials else None
+    user = identify(key, _token(), _users()) if credentials else None
     if user is None:
         if credentials is not None:  # a key was tried: count it; no key is no guess
-            throttle.failed(address)
+            throttle.failed(address, key)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing, wrong or revoked API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    throttle.succeeded(address, key)
+    return user
+
+
+def _bearer_key(request: Request) -> HTTPAuthorizationCredentials | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+
+
+def current_user(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The user the gate authenticated (the bearer scheme is named for the OpenAPI docs)."""
+    user = getattr(request.state, "principal", None)
+    if user is None:  # a route outside the gate's paths: authenticate here
+        user = authenticate(request)
     return user
 
 

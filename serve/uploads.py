@@ -71,12 +71,22 @@ def _unpack_zip(stream: BinaryIO, target: Path, budget: _Budget) -> int:
                     f"zip member {member.filename!r} is a link or device file, not a plain file"
                 )
             relative = Path(*[safe_name(p) for p in parts])
-            destination = target / relative
+            destination = _unused(target / relative)
             destination.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(member) as source:
                 _copy(source, destination, budget)  # counts real bytes: zip bombs stop here
             count += 1
     return count
+
+
+def _unused(destination: Path) -> Path:
+    """``destination``, or ``name-2.ext``, ``name-3.ext`` ... if it is taken: two members
+    whose names are the same once made safe (or the same in the zip) are both kept."""
+    candidate, number = destination, 1
+    while candidate.exists():
+        number += 1
+        candidate = destination.with_name(f"{destination.stem}-{number}{destination.suffix}")
+    return candidate
 
 
 def _plain_file(member: zipfile.ZipInfo) -> bool:

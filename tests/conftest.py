@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +16,11 @@ import httpx
 import pytest
 
 from tests import plugin_dist
+from tests.pages import PAGES, distinct_pages  # noqa: F401  (tests import them from here)
+from tests.serve_process import serving
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "examples" / "samples"
-PAGES = SAMPLES / "pages"
+SAMPLES = PAGES.parent
 GROUND_TRUTH = SAMPLES / "ground-truth"
 
 # Set before anything starts Ray, so the workers inherit it.
@@ -65,19 +62,6 @@ def wait_done(http: httpx.Client, job_id: str, timeout: float = 300) -> dict:
 def ground_truth(name: str) -> str:
     """The transcription of a sample page (``name`` without suffix)."""
     return (GROUND_TRUTH / f"{name}.gt.txt").read_text(encoding="utf-8")
-
-
-def distinct_pages(folder: Path, count: int, page: str = "c015") -> list[str]:
-    """Write ``count`` copies of a real page, each with a wider white border, so every
-    file has distinct content (dedupe shortcuts none) but the same ground truth."""
-    from PIL import Image, ImageOps
-
-    folder.mkdir(parents=True, exist_ok=True)
-    base = Image.open(PAGES / f"{page}.tif").convert("L")
-    names = [f"p{index:02d}.png" for index in range(count)]
-    for index, name in enumerate(names):
-        ImageOps.expand(base, border=index + 1, fill=255).save(folder / name)
-    return names
 
 
 @pytest.fixture(scope="session")
@@ -169,7 +153,6 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     (root / "samples").mkdir(parents=True)
     for name in ("phototest.tif", "c015.tif", "d027.tif"):
         shutil.copy(PAGES / name, root / "samples" / name)
-    port = _free_port()
     token = secrets.token_urlsafe(24)
     env = dict(
         os.environ,
@@ -179,54 +162,9 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         OCR_RAY_UPLOAD_MAX_BYTES=str(8 * 1024 * 1024),
         # Above the 20 jobs one test submits at once; the quota test sets a user's own.
         OCR_RAY_USER_MAX_RUNNING_JOBS="25",
-        PYTHONUNBUFFERED="1",
     )
-    process = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "ocr-ray"), "serve", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    address = _wait_for_serve(process, f"http://127.0.0.1:{port}")
-    yield ApiServer(f"http://127.0.0.1:{port}", token, root, home, address, process)
-    # SIGTERM to the server alone, as an operator would: signalling its whole group
-    # killed Ray under it, and its clean shutdown then waited 40 s on a dead Ray.
-    process.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=60)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # whatever it left behind
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for_serve(process: subprocess.Popen[str], url: str) -> str:
-    """Read the server's output until it reports its Ray address and answers /ready."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + 180
-    address = ""
-    while time.monotonic() < deadline and not address:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            raise RuntimeError("ocr-ray serve exited during start-up")
-        if line.startswith("Ray at "):
-            address = line.split()[-1]
-    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # type: ignore[union-attr]
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                return address
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("ocr-ray serve did not become ready")
+    with serving(env) as (url, address, process):
+        yield ApiServer(url, token, root, home, address, process)
 
 
 pytest_plugins = ["tests.swarm_support"]

@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO, _free_port
+from tests.conftest import REPO
+from tests.serve_process import free_port
 
 OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
 
@@ -218,7 +219,7 @@ def deploy(
     env: dict[str, str], name: str, inputs: Path, *flags: str, **settings: str
 ) -> Iterator[Stack]:
     env = dict(env, **settings)
-    port = _free_port()
+    port = free_port()
     stack = Stack(name, env, f"http://127.0.0.1:{port}", "", inputs)
     stack.scale_idle_s = float(settings.get("OCR_RAY_SCALE_IDLE_S", 0))
     _remove(stack)

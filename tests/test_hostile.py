@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -260,3 +262,63 @@ def _cli_as_user(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO
         )
+
+
+def test_an_upload_without_a_key_is_refused_before_its_body_is_read(
+    api_server: ApiServer,
+) -> None:
+    """Headers announce 200 MB; a few KB are sent; the 401 comes without the rest."""
+    host, port = api_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as conn:
+        conn.sendall(
+            b"POST /api/bulk/upload HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 200000000\r\n\r\n--b\r\n" + b"x" * 4096
+        )
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+
+
+def test_a_422_quotes_only_an_excerpt_of_a_huge_value(api_server: ApiServer) -> None:
+    with api_server.client() as http:
+        answer = http.post("/api/bulk/process", json={"folder_path": "x" * 1_000_000})
+        assert answer.status_code == 422
+        assert len(answer.content) < 4_000
+        assert answer.json()["detail"][0]["loc"] == ["body", "folder_path"]
+        unknown = http.post("/api/bulk/process", json={"folder_path": "samples", "z" * 9000: 1})
+        assert unknown.status_code == 422 and len(unknown.content) < 20_000
+
+
+def test_upload_members_with_the_same_safe_name_are_both_kept(api_server: ApiServer) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a?b.tif", (PAGES / "c015.tif").read_bytes())
+        archive.writestr("a*b.tif", (PAGES / "phototest.tif").read_bytes())
+    with api_server.client() as http:
+        files = {"files": ("two.zip", buffer.getvalue(), "application/zip")}
+        job_id = http.post("/api/bulk/upload", files=files).raise_for_status().json()["job_id"]
+        assert wait_done(http, job_id)["succeeded"] == 2
+        names = sorted(Path(f["path"]).name for f in http.get(f"/api/bulk/files/{job_id}").json())
+        assert names == ["a_b-2.tif", "a_b.tif"]
+        audit = http.get("/api/admin/audit", params={"job_id": job_id}).json()
+        assert [entry["detail"] for entry in audit] == ["upload of 2 files"]
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_an_owner_password_pdf_is_read_and_says_so(tmp_path: Path, store_url: str) -> None:
+    from PIL import Image
+    from pypdf import PdfReader, PdfWriter
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(PAGES / "phototest.tif").convert("L").save(folder / "plain.pdf")
+    writer = PdfWriter(clone_from=PdfReader(folder / "plain.pdf"))
+    writer.encrypt(user_password="", owner_password="owner-secret")
+    writer.write(folder / "owner.pdf")
+    job = ocr_ray.submit(folder, store=store_url)
+    job.wait(timeout=300, progress=False)
+    records = {Path(r.path).name: r for r in job.results()}
+    assert records["owner.pdf"].status is ocr_ray.FileStatus.succeeded
+    assert records["owner.pdf"].encrypted == "owner-password"
+    assert records["plain.pdf"].encrypted is None
+    assert cer(records["owner.pdf"].text, ground_truth("phototest")) <= 0.05

@@ -49,6 +49,7 @@ class Probe:
     kind: Kind
     page_count: int
     max_page_pixels: int
+    encrypted: str | None = None  # "owner-password": see FileRecord.encrypted
 
 
 def probe_file(path: str, *, dpi: int, max_pixels: int, root: str | None = None) -> Probe:
@@ -62,13 +63,13 @@ def probe_file(path: str, *, dpi: int, max_pixels: int, root: str | None = None)
             raise EmptyFileError(f"{path}: the file is empty (0 bytes)")
         kind: Kind = "pdf" if head.startswith(b"%PDF-") else "image"
         with open_document(path, kind, dpi=dpi, source=source) as doc:
-            pixels = doc.max_page_pixels()
+            pixels, encrypted = doc.max_page_pixels(), doc.encrypted
     if pixels > max_pixels:
         raise DecompressionBombError(
             f"{path}: a page has {pixels:,} pixels, over the limit of {max_pixels:,} "
             "(raise OCR_RAY_MAX_IMAGE_PIXELS or --max-pixels if the file is trusted)"
         )
-    return Probe(path, size, digest, kind, doc.page_count, pixels)
+    return Probe(path, size, digest, kind, doc.page_count, pixels, encrypted)
 
 
 def _hash_file(path: str) -> tuple[int, str, bytes]:
@@ -98,6 +99,7 @@ class Document:
     """Pages of one input, opened on the process that renders them."""
 
     page_count: int
+    encrypted: str | None = None
 
     def max_page_pixels(self) -> int:
         """The largest page's pixel count at the rendering resolution."""
@@ -178,6 +180,9 @@ class _PdfDocument(Document):
         self.page_count = len(self._pdf)
         if self.page_count == 0:
             raise CorruptPdfError(f"{path}: the PDF has no pages")
+        # It opened without a password, so only an owner password can protect it.
+        if pdfium.raw.FPDF_GetSecurityHandlerRevision(self._pdf.raw) != -1:
+            self.encrypted = "owner-password"
 
     def max_page_pixels(self) -> int:
         sizes = (self._pdf.get_page_size(i) for i in range(self.page_count))

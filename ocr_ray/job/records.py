@@ -78,6 +78,7 @@ class Assembly:
             status=status,
             sha256=self.probe.sha256,
             size_bytes=self.probe.size,
+            encrypted=self.probe.encrypted,
             pages=pages,
             text="\f".join(page.text for page in pages),
             confidence=sum(confidences) / len(confidences) if confidences else None,
