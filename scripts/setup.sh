@@ -14,7 +14,10 @@ RUNTIME_APT=(python3 python3-venv python3-dev ca-certificates
   tesseract-ocr-spa tesseract-ocr-por tesseract-ocr-osd)
 # poppler-utils: pdftotext reads back searchable PDFs in tests; ghostscript: OCRmyPDF,
 # the peer in benchmarks/bench_pdf.py.
-DEV_APT=(chromium docker.io debootstrap util-linux procps poppler-utils ghostscript)
+# wrk and haproxy: the load generator of benchmarks/bench_api_load.py, and Serve's
+# optional fast ingress it measures (OCR_RAY_API_HAPROXY).
+DEV_APT=(chromium docker.io debootstrap util-linux procps poppler-utils ghostscript wrk
+  haproxy)
 
 packages=("${RUNTIME_APT[@]}")
 (( DEV )) && packages+=("${DEV_APT[@]}")

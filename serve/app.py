@@ -51,4 +51,7 @@ class OcrRayApi:
         load_token(get_serve_settings())
 
 
-app = OcrRayApi.bind()
+_limits = get_serve_settings()
+app = OcrRayApi.options(
+    num_replicas=_limits.api_replicas, max_ongoing_requests=_limits.api_max_ongoing_requests
+).bind()

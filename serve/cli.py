@@ -34,6 +34,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from serve.app import app
     from serve.runner import job_runner
 
+    if get_serve_settings().api_haproxy:  # read by the Ray that connect() starts, and Serve
+        os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
+        os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     connect(args.address)
     serve.start(http_options={"host": args.host, "port": args.port})
     serve.run(app, name="ocr-ray", route_prefix="/", blocking=False)

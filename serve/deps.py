@@ -42,9 +42,23 @@ def _users() -> UserStore:
     return open_user_store()
 
 
-SettingsDep = Annotated[ServeSettings, Depends(get_serve_settings)]
-StoreDep = Annotated[JobStore, Depends(_store)]
-UsersDep = Annotated[UserStore, Depends(_users)]
+# The dependencies are async although they do no I/O of their own: FastAPI runs a sync
+# dependency on a worker thread, and the hop cost more than a poll of progress does.
+async def _settings_dep() -> ServeSettings:
+    return get_serve_settings()
+
+
+async def _store_dep() -> JobStore:
+    return _store()
+
+
+async def _users_dep() -> UserStore:
+    return _users()
+
+
+SettingsDep = Annotated[ServeSettings, Depends(_settings_dep)]
+StoreDep = Annotated[JobStore, Depends(_store_dep)]
+UsersDep = Annotated[UserStore, Depends(_users_dep)]
 
 
 def client_address(request: Request) -> str:
@@ -87,7 +101,7 @@ def _bearer_key(request: Request) -> HTTPAuthorizationCredentials | None:
     return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
 
 
-def current_user(
+async def current_user(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -101,7 +115,7 @@ def current_user(
 UserDep = Annotated[Principal, Depends(current_user)]
 
 
-def require_admin(user: UserDep) -> Principal:
+async def require_admin(user: UserDep) -> Principal:
     """403 unless the key is an admin's."""
     if not user.admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs an admin key")
@@ -120,7 +134,7 @@ class Auditor:
         self.store.add_audit(entry)
 
 
-def _auditor(request: Request, store: UsersDep, user: UserDep) -> Auditor:
+async def _auditor(request: Request, store: UsersDep, user: UserDep) -> Auditor:
     return Auditor(store, user, client_address(request))
 
 

@@ -27,6 +27,14 @@ class ServeSettings(BaseSettings):
     # twice as long as the last (1 s, 2 s, 4 s ...), up to auth_lockout_max_s.
     auth_failures_allowed: int = Field(default=5, ge=1)
     auth_lockout_max_s: float = Field(default=300.0, gt=0)
+    # Requests one API replica works on at once, and how many replicas run: Serve's
+    # default of 5 queued a few dozen pollers into seconds of latency (README: API load).
+    api_max_ongoing_requests: int = Field(default=100, ge=1)
+    api_replicas: int = Field(default=1, ge=1)
+    # Serve's HAProxy ingress and throughput mode: 5 to 10 times the requests/s of its
+    # Python proxy (measured), but the API then sees every client as HAProxy's address,
+    # so the audit trail loses addresses and wrong-key lockouts lose theirs. Off by default.
+    api_haproxy: bool = False
     autoscale: bool = False  # job-size scaling of the swarm worker service (API jobs)
 
     @property

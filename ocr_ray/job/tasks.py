@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import socket
 import time
@@ -82,6 +84,7 @@ def ocr_units_local(units: list[PageRange], options: TaskOptions) -> list[UnitRe
 
 
 def _read_into(result: UnitResult, unit: PageRange, options: TaskOptions) -> None:
+    _yield_to_interactive_work()
     engine = get_engine(options.provider, options.languages)
     result.engine, result.engine_version = engine.name, engine.version
     with pinned(unit.path, options.input_root) as source:
@@ -127,6 +130,20 @@ def probe_local(provider: str, languages: tuple[str, ...]) -> str | None:
     except Exception as exc:
         return str(exc)
     return None
+
+
+_LEAST_PRIORITY = 19  # nice value; Ray starts its workers at 15, the API replica included
+
+
+@functools.cache
+def _yield_to_interactive_work() -> None:
+    """Lower this OCR worker process to the least priority, once: on a node that also
+    runs the API or a coordinator, pages are read with the CPU those leave free, and an
+    API poll is answered at once (measured in benchmarks/bench_api_load.py). On a
+    node that only reads pages nothing competes, and nothing is lost."""
+    if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, _LEAST_PRIORITY)
 
 
 def _attempt_number() -> int:

@@ -116,7 +116,7 @@ def upload(
 
 
 @router.get("/progress/{job_id}", response_model=Progress)
-def progress(job_id: str, store: StoreDep, user: UserDep) -> Progress:
+async def progress(job_id: str, store: StoreDep, user: UserDep) -> Progress:
     """Counts, rate and ETA of one of the caller's jobs."""
     return progress_of(_job(store, job_id, user))
 
