@@ -5,9 +5,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,8 @@ import ocr_ray
 from ocr_ray.accuracy import cer
 from ocr_ray.inputs.pipeline import PageRange, ReadOptions
 from ocr_ray.job.tasks import TaskOptions, ocr_unit_local
-from tests.conftest import PAGES, REPO, ground_truth
+from tests.cli_process import cli_bound_by_file_modes
+from tests.conftest import PAGES, ground_truth
 from tests.fault_engines import CRASH_WIDTH, HANG_WIDTH
 
 pytestmark = pytest.mark.usefixtures("ray_local")
@@ -115,30 +113,14 @@ def test_a_file_that_vanishes_before_its_task_runs(tmp_path: Path) -> None:
 
 
 def test_unreadable_file_is_permission_denied(tmp_path: Path) -> None:
-    """Root reads every file through its DAC capabilities, so as root the real CLI runs
-    without them: still root, so it can enter the clone wherever it lives (a 0700 home
-    folder included), but bound by file modes like any other user."""
-    folder, out, home = tmp_path / "in", tmp_path / "out", tmp_path / "home"
+    """As root, the real CLI runs without the capabilities that let root read every file
+    (see ``tests/cli_process.py``), so it holds wherever the clone lives."""
+    folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
-    home.mkdir()
     shutil.copy(PAGES / "c015.tif", folder / "ok.tif")
     shutil.copy(PAGES / "d027.tif", folder / "secret.tif")
     (folder / "secret.tif").chmod(0)
-    command = [sys.executable, "-m", "ocr_ray.cli", "run", str(folder), "--out", str(out)]
-    if os.geteuid() == 0:
-        drop = "-dac_override,-dac_read_search"
-        command = ["setpriv", "--inh-caps=-all", f"--bounding-set={drop}", *command]
-    # Ray's socket paths must stay under 108 bytes, which tmp_path may not allow.
-    with tempfile.TemporaryDirectory(prefix="ocr-ray-") as ray_tmp:
-        env = dict(os.environ, HOME=str(home), OCR_RAY_HOME=str(home / ".ocr_ray"))
-        done = subprocess.run(
-            [*command, "--quiet"],
-            env=dict(env, RAY_TMPDIR=ray_tmp),
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+    done = cli_bound_by_file_modes("run", str(folder), "--out", str(out), "--quiet", home=tmp_path)
     assert done.returncode == 1, done.stderr
     lines = (out / "results.jsonl").read_text().splitlines()
     records = [ocr_ray.FileRecord.model_validate_json(line) for line in lines]

@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,7 +25,8 @@ import pytest
 import ocr_ray
 from ocr_ray.accuracy import cer
 from ocr_ray.inputs.scan import WalkError, iter_files
-from tests.conftest import PAGES, REPO, ApiServer, ground_truth, wait_done
+from tests.cli_process import cli, cli_bound_by_file_modes
+from tests.conftest import PAGES, ApiServer, ground_truth, wait_done
 
 ODD_NAME = os.fsdecode(b"x\xff.tif")  # not UTF-8: Python holds the byte as a surrogate
 SHOWN = "x\\xff.tif"  # how records, CSV, JSON, ZIP and the page show it
@@ -87,7 +87,7 @@ def test_a_folder_with_every_walk_failure_loses_nothing(tmp_path: Path) -> None:
     shutil.copy(PAGES / "c015.tif", folder / "locked" / "inside.tif")
     (folder / "locked").chmod(0)
     out = tmp_path / "out"
-    done = _cli_as_user("run", str(folder), "--out", str(out), "--quiet", home=tmp_path)
+    done = cli_bound_by_file_modes("run", str(folder), "--out", str(out), "--quiet", home=tmp_path)
     assert done.returncode == 1, done.stderr  # some files failed; the job completed
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     outcomes = {os.path.relpath(r["path"], folder): _code(r) for r in records}
@@ -211,7 +211,7 @@ def test_a_full_disk_stops_the_job_cleanly_and_resume_finishes_it(
     free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
     (small_disk / "filler").write_bytes(b"\0" * (free - 80_000))  # room for two PDFs
     args = ["run", str(folder), "--out", str(out), "--formats", "jsonl,csv,pdf", "--quiet"]
-    done = _cli(*args, "--job-id", "full-disk", home=tmp_path)
+    done = cli(*args, "--job-id", "full-disk", home=tmp_path)
     assert done.returncode == 6, done.stderr  # the output could not be written
     assert "free space, then run again with --resume" in done.stderr
     assert "Traceback" not in done.stderr
@@ -219,11 +219,11 @@ def test_a_full_disk_stops_the_job_cleanly_and_resume_finishes_it(
         assert not leftover.name.endswith(".partial"), leftover
         if leftover.suffix == ".pdf":
             assert leftover.read_bytes().rstrip().endswith(b"%%EOF"), leftover
-    status = json.loads(_cli("status", "full-disk", home=tmp_path).stdout)
+    status = json.loads(cli("status", "full-disk", home=tmp_path).stdout)
     assert status["succeeded"] + status["failed"] < 6  # the rest is pending, not lost
     (small_disk / "filler").unlink()
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    resumed = _cli("run", "--resume", "full-disk", "--out", str(out), "--quiet", home=tmp_path)
+    resumed = cli("run", "--resume", "full-disk", "--out", str(out), "--quiet", home=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted(Path(r["path"]).name for r in records) == [f"p{i}.tif" for i in range(6)]
@@ -239,29 +239,9 @@ def test_export_says_when_files_are_still_pending(tmp_path: Path) -> None:
     store.create_job(job_id="half", params=JobParams(paths=[str(tmp_path)]))
     store.add_files(job_id="half", items=[(0, "/a.png"), (1, "/b.png")])
     store.set_scan_total(job_id="half", total=2, complete=True)
-    done = _cli("export", "half", "--out", str(tmp_path / "out"), home=tmp_path)
+    done = cli("export", "half", "--out", str(tmp_path / "out"), home=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "with 2 files not done" in done.stderr
-
-
-def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, OCR_RAY_HOME=str(home / "home"))
-    command = [str(REPO / ".venv" / "bin" / "ocr-ray"), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-
-
-def _cli_as_user(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    """The CLI bound by file modes like any user: as root, without the DAC capabilities
-    (see ``tests/test_bad_inputs.py``)."""
-    command = [sys.executable, "-m", "ocr_ray.cli", *args]
-    if os.geteuid() == 0:
-        drop = "-dac_override,-dac_read_search"
-        command = ["setpriv", "--inh-caps=-all", f"--bounding-set={drop}", *command]
-    with tempfile.TemporaryDirectory(prefix="ocr-ray-") as ray_tmp:
-        env = dict(os.environ, OCR_RAY_HOME=str(home / "home"), RAY_TMPDIR=ray_tmp)
-        return subprocess.run(
-            command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO
-        )
 
 
 def test_an_upload_without_a_key_is_refused_before_its_body_is_read(

@@ -8,7 +8,6 @@ import argparse
 import io
 import os
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 from typing import Annotated
@@ -22,10 +21,10 @@ from ocr_ray.accuracy import cer
 from ocr_ray.cli import add_job_options, job_options
 from ocr_ray.params import JobParams, Option
 from serve.schemas import job_request_models
-from tests.conftest import PAGES, REPO, ApiServer, ground_truth, wait_done
+from tests.cli_process import cli
+from tests.conftest import PAGES, ApiServer, ground_truth, wait_done
 from tests.plugin_dist import write_dist
 
-OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
 PLUGIN_FORMATS = "jsonl,wordcount,pagetext,zip"
 
 
@@ -67,15 +66,15 @@ def test_a_plugin_engine_and_formats_through_submit(tmp_path: Path, store_url: s
     _check_plugin_outputs(out)
 
 
-def test_a_plugin_engine_and_formats_through_the_cli(tmp_path: Path) -> None:
+def test_a_plugin_engine_and_formats_through_thecli(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    done = _cli(
+    done = cli(
         "run", str(_two_pages(tmp_path / "in")), "--out", str(out), "--provider", "shouting",
         "--formats", PLUGIN_FORMATS, "--quiet", home=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     _check_plugin_outputs(out)
-    listed = _cli("run", "--help", home=tmp_path).stdout
+    listed = cli("run", "--help", home=tmp_path).stdout
     assert "shouting" in listed and "wordcount" in listed and "pagetext" in listed
 
 
@@ -107,7 +106,7 @@ def test_a_plugin_engine_and_formats_through_the_api(api_server: ApiServer) -> N
 def test_a_broken_format_plugin_is_a_clear_error_naming_it(tmp_path: Path) -> None:
     entries = {"ocr_ray.formats": {"brokenfmt": "serve.no_such_format:Format"}}
     env = _with_path(write_dist(tmp_path / "dist", "broken-format", entries))
-    done = _cli(
+    done = cli(
         "run", str(_two_pages(tmp_path / "in")), "--out", str(tmp_path / "out"),
         "--formats", "jsonl,brokenfmt", home=tmp_path, env=env,
     )  # fmt: skip
@@ -121,7 +120,7 @@ def test_a_broken_format_plugin_is_a_clear_error_naming_it(tmp_path: Path) -> No
 
 def test_the_retired_provider_setting_is_refused_with_what_replaces_it(tmp_path: Path) -> None:
     env = dict(os.environ, OCR_RAY_EXTRA_PROVIDERS="x=tests.fault_engines:FaultyProvider")
-    done = _cli(
+    done = cli(
         "run", str(_two_pages(tmp_path / "in")), "--out", str(tmp_path / "out"),
         home=tmp_path, env=env,
     )  # fmt: skip
@@ -190,11 +189,3 @@ def test_an_unknown_submit_option_is_refused_by_name(tmp_path: Path) -> None:
 
 def _with_path(folder: Path) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), os.environ["PYTHONPATH"]]))
-
-
-def _cli(
-    *args: str, home: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = dict(env or os.environ, OCR_RAY_HOME=str(home / "home"))
-    command = [OCR_RAY, *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
