@@ -8,14 +8,15 @@ little more, and gets it here rather than from the private modules:
 * ``progress_of`` and ``summary_of`` read a stored job's figures;
 * ``export_job`` writes result formats; ``formats``, ``get_format``, ``kind_of`` and
   ``parse_formats`` list and check them (the registry's);
-* ``providers`` lists the engines with their installed languages;
+* ``providers`` lists the engines with their installed languages, and
+  ``handwriting_providers`` those that read handwriting;
 * ``connect`` joins Ray the way the library does;
 * ``within`` says whether a resolved path lies inside a root, as jobs confine their reads.
 """
 
 from __future__ import annotations
 
-from ocr_ray.engines import get_provider, provider_names
+from ocr_ray.engines import get_provider, handwriting_providers, provider_names
 from ocr_ray.formats import all_formats as formats
 from ocr_ray.formats import get_format, kind_of, parse_formats
 from ocr_ray.inputs.confine import within
@@ -31,6 +32,7 @@ __all__ = [
     "export_job",
     "formats",
     "get_format",
+    "handwriting_providers",
     "kind_of",
     "new_job_id",
     "parse_formats",

@@ -104,7 +104,7 @@ def add_job_options(parser: argparse.ArgumentParser, model: type[BaseModel] = Jo
     operator's setting, applies.
     """
     group = parser.add_argument_group("job options")
-    for name, (info, option) in user_options(model).items():
+    for name, (info, option) in user_options(model, api=False).items():
         flag = option.flag or "--" + name.replace("_", "-")
         if info.annotation is bool:
             on = info.default is not True  # a flag turns on what is off by default
@@ -131,7 +131,9 @@ def _help(info: FieldInfo, option: Option) -> str:
 def job_options(args: argparse.Namespace, model: type[BaseModel] = JobParams) -> dict[str, Any]:
     """The job options given on the command line (the rest are left to their defaults)."""
     return {
-        name: getattr(args, name) for name in user_options(model) if getattr(args, name) is not None
+        name: getattr(args, name)
+        for name in user_options(model, api=False)
+        if getattr(args, name) is not None
     }
 
 

@@ -144,6 +144,30 @@ class FileRecord(BaseModel):
         return sum(1 for page in self.pages if page.warnings)
 
 
+class CallbackOutcome(str, Enum):
+    """Where a job's completion webhook stands."""
+
+    pending = "pending"  # not sent yet, or being retried
+    delivered = "delivered"  # the receiver answered 2xx
+    gave_up = "gave_up"  # every attempt failed for the whole retry time, or none was allowed
+
+
+class CallbackAttempt(BaseModel):
+    """One delivery attempt of a completion webhook."""
+
+    at: float  # Unix time
+    status_code: int | None = None  # the receiver's answer, when there was one
+    error: str | None = None  # why it did not count as delivered
+
+
+class CallbackState(BaseModel):
+    """A job's completion webhook: its outcome so far and every attempt."""
+
+    url: str
+    outcome: CallbackOutcome = CallbackOutcome.pending
+    attempts: list[CallbackAttempt] = Field(default_factory=list)
+
+
 class Progress(BaseModel):
     """A job's progress as the API and ``Job.progress()`` report it."""
 
@@ -165,6 +189,7 @@ class Progress(BaseModel):
     finish_at: float | None = None
     error: str | None = None  # why a failed job failed (e.g. the engine probe's finding)
     user: str | None = None  # the API user who submitted it (None: CLI or library)
+    callback: CallbackState | None = None  # its completion webhook, if it asked for one
 
 
 class JobSummary(BaseModel):

@@ -38,6 +38,7 @@ class Option:
     changes_text: bool = False  # in the cache key: another value may read other text
     flag: str | None = None  # the CLI's flag, where it is not --<name-with-dashes>
     api: bool = True  # False: an operator's limit, which API callers may not change
+    cli: bool = True  # False: about the API's deployment (its swarm), so only the API takes it
     plugins: str | None = None  # the registry group its values come from (help lists them)
 
 
@@ -101,6 +102,26 @@ class JobParams(BaseModel):
     deskew: Annotated[bool, Option(changes_text=True)] = Field(
         False, description="level pages tilted by more than 0.5 degrees and read them again"
     )
+    handwriting: Annotated[bool, Option(changes_text=True)] = Field(
+        False, description="the pages are handwritten: refused unless the provider reads it"
+    )
+    auto_scale: Annotated[bool | None, Option(cli=False)] = Field(
+        None,
+        description="scale the swarm's workers to this job's size where the deployment does "
+        "(default: the deployment's OCR_RAY_AUTOSCALE)",
+    )
+    use_swarm: Annotated[bool | None, Option(cli=False)] = Field(
+        None,
+        description="true: refused unless the API runs on a swarm; false: use the workers "
+        "already up and ask for none",
+    )
+    callback_url: Annotated[str | None, Option(cli=False)] = Field(
+        None,
+        min_length=1,
+        max_length=2048,
+        description="POST the job's signed summary here when it ends; its host must be on "
+        "the operator's OCR_RAY_CALLBACK_HOSTS",
+    )
     output_dir: str | None = None  # where the workers' document formats go
     owner: str = "local"  # "api": run by the detached job runner, which resumes it
     input_root: str | None = None  # API jobs: nothing outside it is read, links included
@@ -128,9 +149,19 @@ class JobParams(BaseModel):
         return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def user_options(model: type[BaseModel] = JobParams) -> dict[str, tuple[FieldInfo, Option]]:
-    """The parameters users set, by field name, with their declarations."""
-    return _user_options(model)
+def user_options(
+    model: type[BaseModel] = JobParams, *, api: bool | None = None
+) -> dict[str, tuple[FieldInfo, Option]]:
+    """The parameters users set, by field name, with their declarations; with ``api``,
+    only those the API (True) or the CLI and ``submit()`` (False) take."""
+    found = _user_options(model)
+    if api is None:
+        return found
+    return {
+        name: (info, option)
+        for name, (info, option) in found.items()
+        if (option.api if api else option.cli)
+    }
 
 
 @functools.cache

@@ -10,10 +10,21 @@ import functools
 
 from PIL import Image
 
-from ocr_ray.exceptions import EngineUnavailableError, UnknownProviderError, UsageError
+from ocr_ray.exceptions import (
+    EngineUnavailableError,
+    OcrRayError,
+    UnknownProviderError,
+    UsageError,
+)
 from ocr_ray.plugins import Engine, Provider, registry
 
-__all__ = ["get_engine", "get_provider", "probe_engine", "provider_names"]
+__all__ = [
+    "get_engine",
+    "get_provider",
+    "handwriting_providers",
+    "probe_engine",
+    "provider_names",
+]
 
 
 def provider_names() -> list[str]:
@@ -30,6 +41,18 @@ def get_provider(name: str) -> Provider:
             f"unknown provider {name!r}; available: {', '.join(provider_names())}"
         ) from None
     return provider()
+
+
+def handwriting_providers() -> list[str]:
+    """Installed providers that say they read handwriting (none built in does)."""
+    found = []
+    for name in provider_names():
+        try:
+            if get_provider(name).reads_handwriting:
+                found.append(name)
+        except OcrRayError:  # a broken plugin reads nothing; asking for it says why
+            continue
+    return found
 
 
 @functools.lru_cache(maxsize=4)

@@ -35,13 +35,19 @@ class UnknownFormatError(UsageError):
 
 
 def get_format(name: str) -> Format:
-    """The format registered as ``name``; a usage error naming the choices if none is."""
+    """The format registered as ``name``, or known by that alias; a usage error naming
+    the choices if none is."""
     try:
-        return _instance(name)
+        return _instance(_aliases().get(name, name))
     except KeyError:
         raise UnknownFormatError(
             f"unknown format {name!r}; choose from {', '.join(f.name for f in all_formats())}"
         ) from None
+
+
+def _aliases() -> dict[str, str]:
+    """Each alias of an installed format, with the name it stands for."""
+    return {alias: f.name for f in all_formats() for alias in f.aliases}
 
 
 @functools.cache
@@ -86,7 +92,8 @@ def parse_formats(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if value is None:
         return tuple(default_formats())
     items = value.split(",") if isinstance(value, str) else [p for v in value for p in v.split(",")]
-    wanted = {item.strip() for item in items} - {""}
+    aliases = _aliases()
+    wanted = {aliases.get(name, name) for name in (item.strip() for item in items)} - {""}
     unknown = sorted(name for name in wanted if name not in registry.entries(registry.FORMATS))
     if unknown:
         names = ", ".join(f.name for f in all_formats())

@@ -13,6 +13,7 @@ class TextFormat(RecordFormat):
     """Every file's text in one file."""
 
     name = "txt"
+    aliases = ("text",)
     suffix = ".txt"
     media_type = "text/plain"
     label = "text"

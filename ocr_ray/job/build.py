@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ocr_ray.engines import get_provider
+from ocr_ray.engines import get_provider, handwriting_providers
 from ocr_ray.exceptions import UsageError
 from ocr_ray.formats import of_kind, parse_formats
 from ocr_ray.inputs.scan import check_inputs
@@ -31,6 +31,7 @@ def build_params(
     owner: str = "local",
     input_root: str | None = None,
     check_paths: bool = True,
+    api: bool = False,
 ) -> JobParams:
     """Validated parameters for a new job from the user's ``options`` (any name of
     ``ocr_ray.params.user_options``; None or absent: the default).
@@ -42,7 +43,7 @@ def build_params(
     With ``input_root``, no link is followed to, and no file read from, outside it.
     """
     given = {name: value for name, value in options.items() if value is not None}
-    _refuse_unknown(given)
+    _refuse_unknown(given, api=api)
     try:
         params = JobParams.model_validate(
             {
@@ -58,8 +59,10 @@ def build_params(
     return _checked(params)
 
 
-def _refuse_unknown(given: Mapping[str, Any]) -> None:
-    known = {alias for name, (info, _) in user_options().items() for alias in names_of(name, info)}
+def _refuse_unknown(given: Mapping[str, Any], *, api: bool) -> None:
+    known = {
+        alias for name, (info, _) in user_options(api=api).items() for alias in names_of(name, info)
+    }
     unknown = sorted(set(given) - known)
     if unknown:
         shown = ", ".join(repr(name[:_QUOTED]) for name in unknown)
@@ -70,6 +73,11 @@ def _checked(params: JobParams) -> JobParams:
     """What the declaration cannot check alone: the installed engine, its languages,
     and the formats it can make."""
     provider = get_provider(params.provider)
+    if params.handwriting and not provider.reads_handwriting:
+        raise UsageError(
+            f"handwriting: {params.provider} does not read handwriting; providers that do: "
+            f"{', '.join(handwriting_providers()) or 'none installed'}"
+        )
     params.languages = provider.validate_languages(params.languages)
     params.export_formats = list(parse_formats(params.export_formats))
     documents = of_kind(params.export_formats, DocumentFormat)

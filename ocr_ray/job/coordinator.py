@@ -58,7 +58,13 @@ class Coordinator:
         )
         self._provider = get_provider(params.provider)
         self.intake = Intake(store, job_id, params, batch=settings.probe_batch)
-        self.dispatcher = Dispatcher(self.options, self._provider, settings, name=f"ocr {job_id}")
+        self.dispatcher = Dispatcher(
+            self.options,
+            self._provider,
+            settings,
+            name=f"ocr {job_id}",
+            ask_for_more=params.use_swarm is not False,
+        )
         self.recorder = Recorder(store, job_id, params, settings)
         self._waiting_on_sha: dict[str, list[Probe]] = {}
         self._stop = threading.Event()

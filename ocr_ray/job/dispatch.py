@@ -48,10 +48,19 @@ class Dispatcher:
     """Submits units as packed Ray tasks within a window of tasks in flight."""
 
     def __init__(
-        self, options: TaskOptions, provider: Provider, settings: Settings, *, name: str
+        self,
+        options: TaskOptions,
+        provider: Provider,
+        settings: Settings,
+        *,
+        name: str,
+        ask_for_more: bool = True,
     ) -> None:
         self.options, self.provider, self.settings = options, provider, settings
         self.name = name  # of every task: one per job, never one per file (see _send)
+        # Tasks beyond the CPUs there are wait as demand, which the Ray autoscaler meets
+        # with new nodes; a job that asks for none keeps one task per CPU.
+        self._per_cpu = 2 if ask_for_more else 1
         self._ready: deque[Unit] = deque()
         self._inflight: InFlight[Unit] = InFlight()
         self._window, self._window_checked = 2, 0.0
@@ -114,11 +123,13 @@ class Dispatcher:
         return [u.range for u in units]
 
     def window(self) -> int:
-        """Tasks in flight at most: the setting, or twice the cluster's CPUs."""
+        """Tasks in flight at most: the setting, or twice the cluster's CPUs (once, for a
+        job that asks for no more workers)."""
         if time.monotonic() - self._window_checked > _CAPACITY_REFRESH_S:
             cpus = ray.cluster_resources().get("CPU", 1)
             self.most_cpus = max(self.most_cpus, cpus)
-            self._window, self._window_checked = max(2, 2 * int(cpus)), time.monotonic()
+            self._window = max(self._per_cpu, self._per_cpu * int(cpus))
+            self._window_checked = time.monotonic()
         return self.settings.max_in_flight or self._window
 
     # Packing -----------------------------------------------------------------------

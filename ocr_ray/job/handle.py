@@ -185,7 +185,7 @@ def _document_options(function: Callable[..., Job]) -> None:
     signature = inspect.signature(function)
     keywords = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
     lines = ["", "    Job options:"]
-    for name, (info, _) in user_options().items():
+    for name, (info, _) in user_options(api=False).items():
         # Computed defaults (settings, the format registry) are read when a job is made.
         default = _COMPUTED if info.default_factory is not None else info.default
         keywords.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))

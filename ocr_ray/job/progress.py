@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ocr_ray.models import JobStatus, JobSummary, Progress
+from ocr_ray.models import CallbackState, JobStatus, JobSummary, Progress
 from ocr_ray.store import JobRow
 
 
@@ -38,7 +38,15 @@ def progress_of(row: JobRow) -> Progress:
         finish_at=None if eta is None else round(time.time() + eta),
         error=row.error,
         user=row.user,
+        callback=_callback(row),
     )
+
+
+def _callback(row: JobRow) -> CallbackState | None:
+    """The job's webhook so far: pending with no attempts until the job ends."""
+    if row.callback is not None or not row.params.callback_url:
+        return row.callback
+    return CallbackState(url=row.params.callback_url)
 
 
 def summary_of(row: JobRow, failures: dict[str, int]) -> JobSummary:

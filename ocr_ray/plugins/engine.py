@@ -61,6 +61,8 @@ class Provider(ABC):
     base_memory_bytes: ClassVar[int] = 200 * 1024 * 1024
     #: What its engines give besides text, which document formats may need ("hocr").
     gives: ClassVar[frozenset[str]] = frozenset()
+    #: It reads handwriting, so jobs that say their pages are handwritten may use it.
+    reads_handwriting: ClassVar[bool] = False
 
     @abstractmethod
     def available_languages(self) -> set[str]:

@@ -34,6 +34,8 @@ class Format(ABC):
     """An output format; the CLI, ``submit()``, the API and the web page all list it."""
 
     name: ClassVar[str]  # what users ask for: --formats NAME
+    #: Other names users may ask for it by (the original client's ``text`` for ``txt``).
+    aliases: ClassVar[tuple[str, ...]] = ()
     suffix: ClassVar[str]  # of the files it writes, with the dot
     media_type: ClassVar[str]
     label: ClassVar[str]  # how the web page names it

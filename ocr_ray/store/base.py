@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ocr_ray.models import FileRecord, FileStatus, JobStatus, PageWarning
+from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus, PageWarning
 from ocr_ray.params import JobParams
 
 
@@ -41,6 +41,7 @@ class JobRow:
     blank_pages: int = 0
     user: str | None = None  # the API user who submitted it; None for CLI and library jobs
     cpus: float | None = None  # the most CPUs the cluster had during the job's runs
+    callback: CallbackState | None = None  # its completion webhook's delivery so far
 
     @property
     def done(self) -> int:
@@ -63,6 +64,18 @@ class ApiKey:
     revoked_at: float | None = None
     key_hash: str = ""  # SHA-256 of the key, hex
     max_running: int | None = None  # this user's running-job limit; None: the default
+    # Signs this user's completion webhooks; shown once, with the key. Kept as it is,
+    # since signing needs it (a receiver checks with the same secret).
+    webhook_secret: str | None = None
+
+
+@dataclass
+class RequestClaim:
+    """An ``Idempotency-Key`` as stored: the request it was first used for, and its job."""
+
+    digest: str  # SHA-256 of the request
+    job_id: str
+    started: bool  # False while the first request is still being worked on
 
 
 @dataclass
@@ -170,17 +183,40 @@ class JobStore(Protocol):
     def cache_put(self, *, key: str, record: FileRecord) -> None:
         """Remember a successful record for later jobs."""
 
+    def set_callback(self, *, job_id: str, state: CallbackState) -> None:
+        """Record where the job's completion webhook stands (its one sender writes it)."""
+
 
 class UserStore(Protocol):
     """API users' keys and the audit trail (``serve/``), kept apart from job state."""
 
     def add_key(
-        self, *, name: str, key_hash: str, admin: bool, max_running: int | None = None
+        self,
+        *,
+        name: str,
+        key_hash: str,
+        admin: bool,
+        max_running: int | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         """Store a new key; ``UsageError`` if ``name`` already has a live key."""
 
     def find_key(self, *, key_hash: str) -> ApiKey | None:
         """The live (not revoked) key with this hash, or None."""
+
+    def webhook_secret(self, *, name: str) -> str | None:
+        """The secret of ``name``'s live key, or None (no live key)."""
+
+    def claim_request(
+        self, *, user: str, key: str, digest: str, job_id: str, ttl_s: float
+    ) -> RequestClaim | None:
+        """Take ``user``'s idempotency ``key`` for a request (``digest``) that will
+        start ``job_id``: None if it was free (or expired after ``ttl_s``), else the
+        claim that holds it. Atomic, so of two requests at once one claims it."""
+
+    def settle_request(self, *, user: str, key: str, started: bool) -> None:
+        """The claimed request has started its job (``started``), or failed: then the
+        key is freed, so the request may be retried."""
 
     def list_keys(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from ocr_ray.exceptions import RunningJobLimitError
-from ocr_ray.models import FileRecord, FileStatus, JobStatus
+from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus
 from ocr_ray.params import JobParams
 from ocr_ray.store.base import WARNING_COUNTERS, JobRow, key_path, live_status, path_key
 from ocr_ray.store.sqlite_file import SqliteFile, Transaction
@@ -67,6 +67,7 @@ _ADDED_COLUMNS = {
     "blank_pages": "INTEGER NOT NULL DEFAULT 0",
     "user": "TEXT",
     "cpus": "REAL",
+    "callback": "TEXT",
 }
 # Indexes on added columns, made once the migration has added them.
 _LATE_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at);"
@@ -282,6 +283,12 @@ class SqliteStore:
         row = self._db().execute("SELECT record FROM cache WHERE key = ?", (key,)).fetchone()
         return _load(row[0]) if row else None
 
+    def set_callback(self, *, job_id: str, state: CallbackState) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET callback = ? WHERE id = ?", (state.model_dump_json(), job_id)
+            )
+
     def cache_put(self, *, key: str, record: FileRecord) -> None:
         with self._tx() as db:
             db.execute(
@@ -358,4 +365,6 @@ def _job_row(row: sqlite3.Row) -> JobRow:
     data["params"] = JobParams.model_validate(json.loads(data["params"]))
     data["status"] = live_status(JobStatus(data["status"]), data["lease_until"])
     data["scan_complete"] = bool(data["scan_complete"])
+    callback = data.pop("callback", None)
+    data["callback"] = CallbackState.model_validate_json(callback) if callback else None
     return JobRow(**data)

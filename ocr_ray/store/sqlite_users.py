@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 
 from ocr_ray.exceptions import UsageError
-from ocr_ray.store.base import ApiKey, AuditEntry
+from ocr_ray.store.base import ApiKey, AuditEntry, RequestClaim
 from ocr_ray.store.sqlite_file import SqliteFile, Transaction
 
 USERS_SCHEMA = """
@@ -29,9 +30,19 @@ CREATE TABLE IF NOT EXISTS audit (
     client TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
+CREATE TABLE IF NOT EXISTS idempotency (
+    user TEXT NOT NULL,
+    key TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    started INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (user, key)
+);
 """
-
-_KEY_COLUMNS = "name, admin, created_at, revoked_at, key_hash, max_running"
+# Columns added after the first release, with their definitions, for older stores.
+_ADDED_KEY_COLUMNS = {"webhook_secret": "TEXT"}
+_KEY_COLUMNS = "name, admin, created_at, revoked_at, key_hash, max_running, webhook_secret"
 
 
 class SqliteUsers:
@@ -40,6 +51,11 @@ class SqliteUsers:
     def __init__(self, file: SqliteFile) -> None:
         self.file = file
         self._db().executescript(USERS_SCHEMA)
+        columns = {row["name"] for row in self._db().execute("PRAGMA table_info(api_keys)")}
+        for name, definition in _ADDED_KEY_COLUMNS.items():
+            if name not in columns:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    self._db().execute(f"ALTER TABLE api_keys ADD COLUMN {name} {definition}")
 
     def _db(self) -> sqlite3.Connection:
         return self.file.db()
@@ -48,14 +64,21 @@ class SqliteUsers:
         return self.file.tx()
 
     def add_key(
-        self, *, name: str, key_hash: str, admin: bool, max_running: int | None = None
+        self,
+        *,
+        name: str,
+        key_hash: str,
+        admin: bool,
+        max_running: int | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         try:
             with self._tx() as db:
                 db.execute(
-                    "INSERT INTO api_keys (name, key_hash, admin, created_at, max_running)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (name, key_hash, int(admin), time.time(), max_running),
+                    "INSERT INTO api_keys"
+                    " (name, key_hash, admin, created_at, max_running, webhook_secret)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, key_hash, int(admin), time.time(), max_running, webhook_secret),
                 )
         except sqlite3.IntegrityError as exc:
             raise UsageError(f"{name!r} already has a key; revoke it first") from exc
@@ -70,6 +93,48 @@ class SqliteUsers:
             .fetchone()
         )
         return _key(row) if row else None
+
+    def webhook_secret(self, *, name: str) -> str | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT webhook_secret FROM api_keys WHERE name = ? AND revoked_at IS NULL",
+                (name,),
+            )
+            .fetchone()
+        )
+        return row["webhook_secret"] if row else None
+
+    def claim_request(
+        self, *, user: str, key: str, digest: str, job_id: str, ttl_s: float
+    ) -> RequestClaim | None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM idempotency WHERE user = ? AND key = ? AND created_at < ?",
+                (user, key, now - ttl_s),
+            )
+            held = db.execute(
+                "SELECT digest, job_id, started FROM idempotency WHERE user = ? AND key = ?",
+                (user, key),
+            ).fetchone()
+            if held is not None:
+                return RequestClaim(held["digest"], held["job_id"], bool(held["started"]))
+            db.execute(
+                "INSERT INTO idempotency (user, key, digest, job_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (user, key, digest, job_id, now),
+            )
+            return None
+
+    def settle_request(self, *, user: str, key: str, started: bool) -> None:
+        with self._tx() as db:
+            if started:
+                db.execute(
+                    "UPDATE idempotency SET started = 1 WHERE user = ? AND key = ?", (user, key)
+                )
+            else:
+                db.execute("DELETE FROM idempotency WHERE user = ? AND key = ?", (user, key))
 
     def list_keys(self) -> list[ApiKey]:
         rows = self._db().execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")
@@ -118,4 +183,5 @@ def _key(row: sqlite3.Row) -> ApiKey:
         revoked_at=row["revoked_at"],
         key_hash=row["key_hash"],
         max_running=row["max_running"],
+        webhook_secret=row["webhook_secret"],
     )
