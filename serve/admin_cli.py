@@ -16,7 +16,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``keys`` and ``audit`` (an ``ocr_ray.commands`` entry point)."""
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
     actions = keys.add_subparsers(dest="keys_command", required=True)
-    create = actions.add_parser("create", help="make a key; printed once, on the last line")
+    create = actions.add_parser(
+        "create", help="make a key and its webhook secret; printed once, the key last"
+    )
     create.add_argument("name", help="the key's user: 1-64 letters, digits, '_.@-'")
     create.add_argument("--admin", action="store_true", help="may see every user's jobs")
     create.add_argument(
@@ -41,14 +43,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    """Print the new key alone on the last line of standard output."""
+    """Print the new key's webhook secret, then the key alone on the last line."""
     store = open_user_store(args.store)
     if args.max_running_jobs is not None and args.max_running_jobs < 0:
         raise UsageError("--max-running-jobs must be 0 (no limit) or more")
-    key = create_key(store, args.name, admin=args.admin, max_running=args.max_running_jobs)
+    made = create_key(store, args.name, admin=args.admin, max_running=args.max_running_jobs)
     _audit(store, "key_create", f"{args.name}{' (admin)' if args.admin else ''}")
-    print(f"API key for {args.name}{' (admin)' if args.admin else ''}; it is not shown again:")
-    print(key)
+    print(f"webhook secret (signs {args.name}'s job callbacks): {made.webhook_secret}")
+    print(f"API key for {args.name}{' (admin)' if args.admin else ''}; neither is shown again:")
+    print(made.key)
     return ExitCode.ok
 
 
@@ -56,7 +59,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     """One line per key, revoked ones included."""
     for key in open_user_store(args.store).list_keys():
         if args.json:
-            print(json.dumps({k: v for k, v in vars(key).items() if k != "key_hash"}))
+            secret = {"key_hash", "webhook_secret"}
+            print(json.dumps({k: v for k, v in vars(key).items() if k not in secret}))
             continue
         state = f"revoked {_when(key.revoked_at)}" if key.revoked_at else "live"
         role = "admin" if key.admin else "user"

@@ -29,16 +29,33 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(store: UserStore, name: str, *, admin: bool, max_running: int | None = None) -> str:
-    """Make and store a key for ``name``; returns the key, which is never stored."""
+@dataclass(frozen=True)
+class NewKey:
+    """A key just made, and the secret that signs its user's webhooks: shown once."""
+
+    key: str
+    webhook_secret: str
+
+
+def create_key(
+    store: UserStore, name: str, *, admin: bool, max_running: int | None = None
+) -> NewKey:
+    """Make and store a key for ``name`` (the key itself is never stored, only its
+    hash) with a new webhook secret."""
     if not _NAME.match(name) or name == BOOTSTRAP_USER:
         raise UsageError(
             f"{name!r} is not a usable key name: 1-64 letters, digits, '_.@-', not "
             f"{BOOTSTRAP_USER!r} (the bootstrap key's user)"
         )
-    key = "ocr_" + secrets.token_urlsafe(32)
-    store.add_key(name=name, key_hash=hash_key(key), admin=admin, max_running=max_running)
-    return key
+    key, secret = "ocr_" + secrets.token_urlsafe(32), "whsec_" + secrets.token_urlsafe(32)
+    store.add_key(
+        name=name,
+        key_hash=hash_key(key),
+        admin=admin,
+        max_running=max_running,
+        webhook_secret=secret,
+    )
+    return NewKey(key, secret)
 
 
 def identify(given: str, bootstrap: str, store: UserStore) -> Principal | None:

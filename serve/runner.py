@@ -16,11 +16,13 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ocr_ray.api import run_stored_job
-from ocr_ray.models import JobStatus
+from ocr_ray.models import CallbackOutcome, JobStatus
 from ocr_ray.params import JobParams
 from ocr_ray.settings import get_settings
-from ocr_ray.store import JobStore, open_store
+from ocr_ray.store import JobRow, JobStore, open_store, open_user_store
+from serve.deployment import scales
 from serve.settings import get_serve_settings
+from serve.webhooks.delivery import deliver
 
 if TYPE_CHECKING:  # the cluster package is only in the cluster image
     from cluster.scaling import JobScaler
@@ -41,6 +43,7 @@ class JobRunner:
     def __init__(self, store_url: str) -> None:
         self._store_url = store_url
         self._threads: dict[str, threading.Thread] = {}
+        self._reading: set[str] = set()  # the jobs past their reading only send callbacks
         self._lock = threading.Lock()
         self._job_scaler: JobScaler | None = None
         if get_serve_settings().autoscale:  # workers a previous life scaled up come back down
@@ -49,8 +52,10 @@ class JobRunner:
             except Exception:  # the API still serves; only the scale-back is missed
                 _log.exception("job-size scaling could not settle the worker count")
         for row in open_store(store_url).list_jobs(limit=10_000):
-            if row.params.owner == API_OWNER and row.status in _RESUMABLE:
-                self.start(row.id)
+            if row.params.owner != API_OWNER:
+                continue
+            if row.status in _RESUMABLE or _callback_pending(row):
+                self.start(row.id)  # a finished job's thread only sends its callback
 
     def start(self, job_id: str) -> bool:
         """Run the stored job ``job_id`` unless it is already running here."""
@@ -64,16 +69,30 @@ class JobRunner:
             return True
 
     def running(self) -> list[str]:
-        """Ids of the jobs running now."""
+        """Ids of the jobs being read now."""
         with self._lock:
-            return [job for job, thread in self._threads.items() if thread.is_alive()]
+            return sorted(self._reading)
 
     def _run(self, job_id: str) -> None:
         store = open_store(self._store_url)
         row = store.get_job(job_id)
-        if row is None or row.status.finished:
-            return
-        scaler = self._scaler() if get_serve_settings().autoscale else None
+        if row is not None and not row.status.finished:
+            with self._lock:
+                self._reading.add(job_id)
+            try:
+                self._read(store, row)
+            finally:
+                with self._lock:
+                    self._reading.discard(job_id)
+        try:
+            deliver(store, open_user_store(self._store_url), job_id, get_serve_settings())
+        except Exception:  # the job's results stand; its callback state says how far it got
+            _log.exception("the callback of job %s failed", job_id)
+
+    def _read(self, store: JobStore, row: JobRow) -> None:
+        """Run the job to its end, with the workers scaled to it where it asks."""
+        job_id = row.id
+        scaler = self._scaler() if scales(row.params, get_serve_settings()) else None
         scaled = threading.Event()
         sizing = threading.Thread(
             target=self._size_for, args=(scaler, store, job_id, scaled), daemon=True
@@ -83,7 +102,7 @@ class JobRunner:
         try:
             run_stored_job(job_id, store=store)
         except Exception:  # recorded as failed in the store by the coordinator
-            return
+            _log.exception("job %s failed", job_id)
         finally:
             if scaler is not None:
                 sizing.join()
@@ -125,6 +144,13 @@ class JobRunner:
                     idle_s=s.scale_idle_s,
                 )
             return self._job_scaler
+
+
+def _callback_pending(row: JobRow) -> bool:
+    """A finished job whose callback was not yet delivered, nor given up on."""
+    state = row.callback
+    waiting = state is None or state.outcome is CallbackOutcome.pending
+    return row.status.finished and bool(row.params.callback_url) and waiting
 
 
 def job_runner(store_url: str) -> Any:

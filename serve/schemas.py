@@ -26,8 +26,7 @@ def job_request_models(params: type[BaseModel] = JobParams) -> tuple[type[BaseMo
                 info, default=None, default_factory=None, validation_alias=None
             ),
         )
-        for name, (info, option) in user_options(params).items()
-        if option.api
+        for name, (info, _) in user_options(params, api=True).items()
     }
     strict = ConfigDict(extra="forbid")
     process = create_model(
@@ -53,6 +52,49 @@ ProcessRequest, UploadForm = job_request_models()
 def job_options(request: BaseModel) -> dict[str, Any]:
     """The job options a request set (the rest keep their defaults)."""
     return request.model_dump(include=set(user_options()), exclude_none=True)
+
+
+class ErrorBody(BaseModel):
+    """A refusal: why, in words."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    """One field that failed its type or bounds."""
+
+    loc: list[str | int]  # where: ("body", "dpi"), ("header", "Idempotency-Key") ...
+    msg: str
+    type: str
+    input: Any = None  # an excerpt of the value given, at most 200 characters
+
+
+class ValidationErrorBody(BaseModel):
+    """A 422: fields that failed their type or bounds (a list), or a value this server
+    cannot honour, such as an unknown language or a refused callback (text)."""
+
+    detail: list[FieldError] | str
+
+
+_ERRORS: dict[int, tuple[type[BaseModel], str]] = {
+    400: (ErrorBody, "the upload holds no usable file, or is a bad archive"),
+    401: (ErrorBody, "missing, wrong or revoked API key"),
+    403: (ErrorBody, "not this key's to do: a folder outside the input roots, or admins only"),
+    404: (ErrorBody, "no such job among the caller's (or no such folder)"),
+    409: (ErrorBody, "the job's state, or an Idempotency-Key, does not allow it"),
+    413: (ErrorBody, "the upload is larger than the server takes"),
+    422: (ValidationErrorBody, "a field that is unknown, of the wrong type or out of range"),
+    429: (ErrorBody, "too many running jobs, or too many wrong keys from this address"),
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error codes, each with its body's shape."""
+    return {code: {"model": _ERRORS[code][0], "description": _ERRORS[code][1]} for code in codes}
+
+
+# What every authenticated route may answer, whatever it does.
+AUTH_ERRORS = errors(401, 429)
 
 
 class JobCreated(BaseModel):
@@ -96,6 +138,7 @@ class FormatInfo(BaseModel):
     """An output format a job may ask for."""
 
     name: str
+    aliases: list[str]  # other names it may be asked for by
     label: str
     kind: str  # record, bundle or document
     media_type: str
@@ -106,6 +149,7 @@ class Options(BaseModel):
     """What a job may ask for on this server."""
 
     providers: dict[str, list[str]]
+    handwriting: list[str]  # providers that read handwriting (``handwriting: true``)
     input_roots: list[str]
     folders: list[str]
     formats: list[FormatInfo]

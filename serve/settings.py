@@ -36,6 +36,14 @@ class ServeSettings(BaseSettings):
     # so the audit trail loses addresses and wrong-key lockouts lose theirs. Off by default.
     api_haproxy: bool = False
     autoscale: bool = False  # job-size scaling of the swarm worker service (API jobs)
+    swarm: bool = False  # the API runs on a Docker swarm (docker-stack.ray.yml sets it)
+    # Hosts completion webhooks may be sent to: "name", "address", either with ":port",
+    # comma-separated. Empty: no job may ask for a callback.
+    callback_hosts: str = ""
+    callback_timeout_s: float = Field(default=10.0, gt=0)  # one delivery attempt
+    callback_first_retry_s: float = Field(default=5.0, gt=0)  # doubled after each failure
+    callback_retry_for_s: float = Field(default=3600.0, ge=0)  # then the delivery gives up
+    idempotency_ttl_s: float = Field(default=24 * 3600.0, gt=0)  # Idempotency-Key lifetime
 
     @property
     def home(self) -> Path:

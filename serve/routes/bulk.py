@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, status
 from fastapi.responses import FileResponse
 
 from ocr_ray.api import (
-    build_params,
     export_job,
     formats,
     get_format,
+    handwriting_providers,
     kind_of,
-    new_job_id,
     progress_of,
     providers,
     summary_of,
 )
-from ocr_ray.exceptions import RunningJobLimitError, UsageError
+from ocr_ray.exceptions import UsageError
 from ocr_ray.models import FileStatus, Progress
-from ocr_ray.params import JobParams
 from ocr_ray.store import JobRow
 from serve import uploads
 from serve.deps import AuditDep, SettingsDep, StoreDep, UserDep, current_user
 from serve.keys import Principal
-from serve.runner import start_job
 from serve.schemas import (
+    AUTH_ERRORS,
     FileSummary,
     FormatInfo,
     JobCreated,
@@ -36,67 +34,90 @@ from serve.schemas import (
     Options,
     ProcessRequest,
     UploadForm,
+    errors,
     job_options,
 )
 from serve.security import confine, input_roots, root_of
+from serve.submission import SubmissionDep
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-router = APIRouter(prefix="/api/bulk", tags=["bulk"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/bulk", tags=["bulk"], dependencies=[Depends(current_user)], responses=AUTH_ERRORS
+)
+# A retry with the same Idempotency-Key gets the first request's job, and starts nothing.
+_REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {"model": JobCreated, "description": "the job a retried request started"}
+}
 
 
-@router.post("/process", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated)
-def process(
-    body: ProcessRequest, store: StoreDep, settings: SettingsDep, user: UserDep, audit: AuditDep
-) -> JobCreated:
+@router.post(
+    "/process",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobCreated,
+    responses={**_REPLAYED, **errors(403, 404, 409, 422)},
+)
+def process(body: ProcessRequest, submission: SubmissionDep) -> JobCreated:
     """Start OCR of a folder under an input root; the job runs detached from the request.
 
     Nothing outside that root is read: links that lead out of it are recorded as
-    skipped (``outside_input_root``).
+    skipped (``outside_input_root``). With an ``Idempotency-Key``, a retry of the same
+    request answers 200 with the first job's id.
     """
-    roots = input_roots(settings)
+    roots = input_roots(submission.settings)
     folder = confine(body.folder_path, roots)
     if folder is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "folder_path is outside the input roots")
     if not folder.exists():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "folder_path does not exist")
-    job_id = new_job_id()
-    params = _params(
-        [str(folder)],
-        job_options(body),
-        output_dir=str(settings.resolved_output_root / job_id),
-        input_root=str(root_of(folder, roots)),
+    options = job_options(body)
+    params = submission.params([str(folder)], options, input_root=str(root_of(folder, roots)))
+    return submission.start_once(
+        params, ("process", body.model_dump(), ()), detail=lambda: f"folder {folder}"
     )
-    _start(store, settings, params, job_id, user)
-    audit("submit", job_id, f"folder {folder}")
-    return JobCreated(job_id=job_id)
 
 
-@router.post("/upload", status_code=status.HTTP_202_ACCEPTED, response_model=JobCreated)
+@router.post(
+    "/upload",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobCreated,
+    responses={**_REPLAYED, **errors(400, 409, 413, 422)},
+)
 def upload(
     form: Annotated[UploadForm, Form(media_type="multipart/form-data")],
-    store: StoreDep,
-    settings: SettingsDep,
-    user: UserDep,
-    audit: AuditDep,
+    submission: SubmissionDep,
 ) -> JobCreated:
     """Store uploaded files in a server-owned folder and start a job on them; the form
     takes every job option that ``process`` takes (a list as repeated fields, or one
-    comma list)."""
-    _check_quota(store, settings, user)  # before the upload is stored, not after
-    job_id = new_job_id()
-    target = uploads.upload_dir(settings, job_id)
-    params = _params(
-        [str(target)],
-        job_options(form),
-        output_dir=str(settings.resolved_output_root / job_id),
-        input_root=str(target),
-    )
+    comma list), and an ``Idempotency-Key`` as ``process`` does."""
+    submission.check_quota()  # before the upload is stored, not after
+    target = uploads.upload_dir(submission.settings, submission.job_id)
+    params = submission.params([str(target)], job_options(form), input_root=str(target))
+    members = [(f.filename or "file", f.file) for f in form.files]  # type: ignore[attr-defined]
+    fields = {**form.model_dump(exclude={"files"}), "files": [name for name, _ in members]}
+    count = 0
+
+    def store_files() -> None:
+        nonlocal count
+        count = _store_upload(members, target, submission.settings)
+
     try:
-        count = uploads.save_uploads(
-            ((f.filename or "file", f.file) for f in form.files),  # type: ignore[attr-defined]
-            target,
-            settings.upload_max_bytes,
+        return submission.start_once(
+            params,
+            ("upload", fields, (f for _, f in members)),
+            detail=lambda: f"upload of {count} files",
+            prepare=store_files,
         )
+    except HTTPException:
+        if count:  # stored, but no job took it
+            uploads.discard(target)
+        raise
+
+
+def _store_upload(members: list[tuple[str, Any]], target: Any, settings: SettingsDep) -> int:
+    """Save the upload's members under ``target``; how many files it held (400, 413
+    for a bad or oversized upload, nothing kept)."""
+    try:
+        count = uploads.save_uploads(members, target, settings.upload_max_bytes)
     except uploads.UploadTooLarge as exc:
         uploads.discard(target)
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from exc
@@ -106,22 +127,16 @@ def upload(
     if count == 0:
         uploads.discard(target)
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "no files in the upload")
-    try:
-        _start(store, settings, params, job_id, user)
-    except HTTPException:
-        uploads.discard(target)
-        raise
-    audit("submit", job_id, f"upload of {count} files")
-    return JobCreated(job_id=job_id)
+    return count
 
 
-@router.get("/progress/{job_id}", response_model=Progress)
+@router.get("/progress/{job_id}", response_model=Progress, responses=errors(404, 422))
 async def progress(job_id: str, store: StoreDep, user: UserDep) -> Progress:
     """Counts, rate and ETA of one of the caller's jobs."""
     return progress_of(_job(store, job_id, user))
 
 
-@router.get("/jobs", response_model=JobsPage)
+@router.get("/jobs", response_model=JobsPage, responses=errors(403, 422))
 def list_jobs(
     store: StoreDep,
     user: UserDep,
@@ -137,7 +152,7 @@ def list_jobs(
     return JobsPage(data=[progress_of(r) for r in rows], count=store.count_jobs(user=owner))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=Progress)
+@router.post("/jobs/{job_id}/cancel", response_model=Progress, responses=errors(404, 409, 422))
 def cancel(job_id: str, store: StoreDep, user: UserDep, audit: AuditDep) -> Progress:
     """Stop a job; unread files are recorded as skipped (409 if it already ended)."""
     _job(store, job_id, user)
@@ -147,7 +162,7 @@ def cancel(job_id: str, store: StoreDep, user: UserDep, audit: AuditDep) -> Prog
     return progress_of(_job(store, job_id, user))
 
 
-@router.get("/files/{job_id}", response_model=list[FileSummary])
+@router.get("/files/{job_id}", response_model=list[FileSummary], responses=errors(404, 422))
 def files(
     job_id: str,
     store: StoreDep,
@@ -178,7 +193,7 @@ def files(
     ]
 
 
-@router.get("/results/{job_id}")
+@router.get("/results/{job_id}", responses=errors(404, 409, 422))
 def results(
     job_id: str,
     store: StoreDep,
@@ -235,12 +250,18 @@ def options(settings: SettingsDep) -> Options:
             )
     listed = [
         FormatInfo(
-            name=f.name, label=f.label, kind=kind_of(f), media_type=f.media_type, default=f.default
+            name=f.name,
+            aliases=list(f.aliases),
+            label=f.label,
+            kind=kind_of(f),
+            media_type=f.media_type,
+            default=f.default,
         )
         for f in formats()
     ]
     return Options(
         providers=providers(),
+        handwriting=handwriting_providers(),
         input_roots=[str(r) for r in roots],
         folders=folders[:500],
         formats=listed,
@@ -255,41 +276,3 @@ def _job(store: StoreDep, job_id: str, user: Principal) -> JobRow:
     if row is None or not (user.admin or row.user == user.user):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
     return row
-
-
-def _limit(settings: SettingsDep, user: Principal) -> int:
-    """The user's running-job limit: their key's own, else the server's (0: none)."""
-    return settings.user_max_running_jobs if user.max_running is None else user.max_running
-
-
-def _check_quota(store: StoreDep, settings: SettingsDep, user: Principal) -> None:
-    limit = _limit(settings, user)
-    if limit and store.count_running(user=user.user) >= limit:
-        _too_many(RunningJobLimitError(user.user, limit))
-
-
-def _start(
-    store: StoreDep, settings: SettingsDep, params: JobParams, job_id: str, user: Principal
-) -> None:
-    """Hand the job to the runner; 429 when the user is at the running-job limit."""
-    try:
-        start_job(store, params, job_id=job_id, user=user.user, max_running=_limit(settings, user))
-    except RunningJobLimitError as exc:
-        _too_many(exc)
-
-
-def _too_many(exc: RunningJobLimitError) -> NoReturn:
-    raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from exc
-
-
-def _params(
-    paths: list[str], options: dict[str, Any], *, output_dir: str, input_root: str
-) -> JobParams:
-    """Validated job parameters (the caller confined the paths); 422 naming the field
-    for an unknown or bad option, provider, language or format."""
-    try:
-        return build_params(
-            paths, options, output_dir=output_dir, input_root=input_root, check_paths=False
-        )
-    except UsageError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc

@@ -5,10 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from serve.deps import SettingsDep, StoreDep, UserDep, current_user
-from serve.schemas import WorkersInfo
+from serve.schemas import AUTH_ERRORS, WorkersInfo
 from serve.workers import workers_info
 
-router = APIRouter(prefix="/api/cluster", tags=["cluster"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/cluster",
+    tags=["cluster"],
+    dependencies=[Depends(current_user)],
+    responses=AUTH_ERRORS,
+)
 
 
 @router.get("/workers", response_model=WorkersInfo)

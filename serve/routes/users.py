@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from serve.deps import AdminDep, UserDep, UsersDep, current_user
-from serve.schemas import AuditRecord, KeyInfo, Me
+from serve.schemas import AUTH_ERRORS, AuditRecord, KeyInfo, Me, errors
 
-router = APIRouter(prefix="/api", tags=["users"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api", tags=["users"], dependencies=[Depends(current_user)], responses=AUTH_ERRORS
+)
 
 
 @router.get("/me", response_model=Me)
@@ -19,7 +21,7 @@ def me(user: UserDep) -> Me:
     return Me(user=user.user, admin=user.admin)
 
 
-@router.get("/admin/keys", response_model=list[KeyInfo])
+@router.get("/admin/keys", response_model=list[KeyInfo], responses=errors(403))
 def keys(store: UsersDep, _admin: AdminDep) -> list[KeyInfo]:
     """Every key's owner and state, revoked ones included (admins only)."""
     return [
@@ -28,7 +30,7 @@ def keys(store: UsersDep, _admin: AdminDep) -> list[KeyInfo]:
     ]
 
 
-@router.get("/admin/audit", response_model=list[AuditRecord])
+@router.get("/admin/audit", response_model=list[AuditRecord], responses=errors(403, 422))
 def audit(
     store: UsersDep,
     _admin: AdminDep,

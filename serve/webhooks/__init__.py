@@ -1,0 +1,1 @@
+"""Completion webhooks: the operator's allowlist, signing, and delivery with retries."""
