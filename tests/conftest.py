@@ -17,7 +17,7 @@ import pytest
 
 from tests import plugin_dist
 from tests.pages import PAGES, distinct_pages  # noqa: F401  (tests import them from here)
-from tests.serve_process import serving
+from tests.serve_process import free_port, serving
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = PAGES.parent
@@ -39,6 +39,7 @@ TEST_PLUGINS = {
         "slow": "tests.fault_engines:SlowProvider",
         "null": "benchmarks.null_engine:NullProvider",
         "shouting": "tests.plugin_example:ShoutingProvider",
+        "scribe": "tests.plugin_example:ScribeProvider",
     },
     "ocr_ray.formats": {
         "wordcount": "tests.plugin_example:WordCountFormat",
@@ -120,6 +121,9 @@ class ApiServer:
     home: Path
     ray_address: str
     process: subprocess.Popen[str]
+    # Loopback ports the server may send callbacks to (OCR_RAY_CALLBACK_HOSTS lists
+    # 127.0.0.1 on each, and the name localhost without a port).
+    callback_ports: tuple[int, ...] = ()
 
     def headers(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
@@ -140,9 +144,15 @@ class ApiServer:
 
     def create_key(self, name: str, *options: str) -> str:
         """A new user's key, taken from the last line that ``ocr-ray keys create`` prints."""
+        return self.create_user(name, *options)[0]
+
+    def create_user(self, name: str, *options: str) -> tuple[str, str]:
+        """A new user's key and webhook secret, as ``ocr-ray keys create`` prints them."""
         done = self.cli("keys", "create", name, *options)
         assert done.returncode == 0, done.stderr
-        return done.stdout.splitlines()[-1]
+        lines = done.stdout.splitlines()
+        secret = next(line.split(": ")[-1] for line in lines if line.startswith("webhook"))
+        return lines[-1], secret
 
 
 @pytest.fixture(scope="session")
@@ -154,6 +164,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     for name in ("phototest.tif", "c015.tif", "d027.tif"):
         shutil.copy(PAGES / name, root / "samples" / name)
     token = secrets.token_urlsafe(24)
+    ports = tuple(free_port() for _ in range(3))
     env = dict(
         os.environ,
         OCR_RAY_API_TOKEN=token,
@@ -162,9 +173,12 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         OCR_RAY_UPLOAD_MAX_BYTES=str(8 * 1024 * 1024),
         # Above the 20 jobs one test submits at once; the quota test sets a user's own.
         OCR_RAY_USER_MAX_RUNNING_JOBS="25",
+        OCR_RAY_CALLBACK_HOSTS=",".join([*(f"127.0.0.1:{p}" for p in ports), "localhost"]),
+        OCR_RAY_CALLBACK_FIRST_RETRY_S="0.2",
+        OCR_RAY_CALLBACK_RETRY_FOR_S="3",
     )
     with serving(env) as (url, address, process):
-        yield ApiServer(url, token, root, home, address, process)
+        yield ApiServer(url, token, root, home, address, process, ports)
 
 
 pytest_plugins = ["tests.swarm_support"]

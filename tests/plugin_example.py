@@ -45,6 +45,13 @@ class ShoutingProvider(Provider):
         return _Shouting(_tesseract().load(languages))
 
 
+class ScribeProvider(ShoutingProvider):
+    """An engine plugin that says it reads handwriting, as a handwriting model would."""
+
+    name = "scribe"
+    reads_handwriting = True
+
+
 def _tesseract() -> Provider:
     from ocr_ray.engines.tesseract import TesseractProvider
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, JobStatus, PageResult
 from ocr_ray.params import JobParams
-from ocr_ray.store import open_store
+from ocr_ray.store import RequestClaim, open_store, open_user_store
 from ocr_ray.store.sqlite import _SCHEMA
 
 
@@ -86,3 +87,20 @@ def test_a_store_from_before_leases_is_upgraded(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{path}")
     row = store.get_job("old")
     assert row is not None and (row.status, row.lease_until) == (JobStatus.running, None)
+
+
+def test_an_idempotency_key_is_held_per_user_until_it_expires(store_url: str) -> None:
+    users = open_user_store(store_url)
+    claim = {"key": "k1", "digest": "d1", "ttl_s": 3600.0}
+    assert users.claim_request(user="ann", job_id="j1", **claim) is None  # free: claimed
+    held = users.claim_request(user="ann", job_id="j2", **claim)
+    assert held == RequestClaim("d1", "j1", started=False)
+    users.settle_request(user="ann", key="k1", started=True)
+    assert users.claim_request(user="ann", job_id="j3", **claim) == RequestClaim("d1", "j1", True)
+    assert users.claim_request(user="ben", job_id="j4", **claim) is None  # another user's
+    users.settle_request(user="ben", key="k1", started=False)  # its request failed: freed
+    assert users.claim_request(user="ben", job_id="j5", **claim) is None
+    time.sleep(0.05)
+    expired = users.claim_request(user="ann", key="k1", digest="d2", job_id="j6", ttl_s=0.01)
+    assert expired is None  # older than its lifetime: the key is free again
+    assert users.claim_request(user="ann", job_id="j7", **claim) == RequestClaim("d2", "j6", False)
