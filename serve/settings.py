@@ -6,10 +6,12 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ocr_ray.exceptions import UsageError
 from ocr_ray.settings import get_settings
+from serve.webhooks.allowlist import parse_hosts
 
 
 class ServeSettings(BaseSettings):
@@ -44,6 +46,15 @@ class ServeSettings(BaseSettings):
     callback_first_retry_s: float = Field(default=5.0, gt=0)  # doubled after each failure
     callback_retry_for_s: float = Field(default=3600.0, ge=0)  # then the delivery gives up
     idempotency_ttl_s: float = Field(default=24 * 3600.0, gt=0)  # Idempotency-Key lifetime
+
+    @field_validator("callback_hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        try:
+            parse_hosts(value)
+        except UsageError as exc:  # refused at start, with the variable's name
+            raise ValueError(str(exc)) from exc
+        return value
 
     @property
     def home(self) -> Path:

@@ -76,7 +76,8 @@ class Submission:
             self.users,
             user=self.user.user,
             key=self.key,
-            digest=idempotency.request_digest(route, fields, files),
+            # Only a request with a key is hashed: an upload's files are read once more.
+            digest=idempotency.request_digest(route, fields, files) if self.key else "",
             job_id=self.job_id,
             ttl_s=self.settings.idempotency_ttl_s,
             start=lambda: self._start(params, prepare),

@@ -74,10 +74,10 @@ class Stack:
             base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60
         )
 
-    def submit(self, folder: str) -> str:
+    def submit(self, folder: str, **options: Any) -> str:
         with self.http() as http:
             response = http.post(
-                "/api/bulk/process", json={"folder_path": f"/data/inputs/{folder}"}
+                "/api/bulk/process", json={"folder_path": f"/data/inputs/{folder}", **options}
             )
             assert response.status_code == 202, response.text
             return str(response.json()["job_id"])
@@ -253,6 +253,13 @@ def one_each(name: str) -> dict[str, dict[str, int]]:
 
 def worker_ids(stack: Stack) -> set[str]:
     return _worker_ids(stack.status())
+
+
+def non_worker_ids(stack: Stack) -> set[str]:
+    """The Ray nodes that must read nothing: the head and the API node (0 CPUs each)."""
+    nodes = stack.status()["ray_nodes"]
+    assert not isinstance(nodes, str), nodes
+    return {n["id"] for n in nodes if n["cpus"] == 0}
 
 
 def _worker_ids(status: dict[str, Any]) -> set[str]:

@@ -229,6 +229,22 @@ def test_completion_webhooks_are_signed_retried_and_never_redirected(
     assert status["callback"]["attempts"][-1]["status_code"] == 200
 
 
+def test_a_cancelled_job_calls_back_too(api_server: ApiServer, receivers: list[_Receiver]) -> None:
+    folder = one_page_folder(api_server, "hooked-cancel")
+    key, _ = api_server.create_user("hook-ivy")
+    url = f"http://127.0.0.1:{api_server.callback_ports[0]}/hook"
+    with api_server.client(key) as http:
+        started = http.post(
+            "/api/bulk/process",
+            json={"folder_path": folder, "provider": "slow", "callback_url": url},
+        )
+        job_id = started.json()["job_id"]
+        assert http.post(f"/api/bulk/jobs/{job_id}/cancel").status_code == 200
+        assert _callback_of(http, job_id)["outcome"] == "delivered"
+    ((_, body),) = receivers[0].requests
+    assert json.loads(body)["event"] == "job.cancelled"
+
+
 def test_callbacks_to_hosts_off_the_allowlist_are_refused_at_submit(
     api_server: ApiServer,
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import distinct_pages
-from tests.swarm_support import Stack, deploy, one_each, until, worker_ids
+from tests.swarm_support import Stack, deploy, non_worker_ids, one_each, until, worker_ids
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1800)]  # first image build included
 
@@ -64,9 +65,21 @@ def test_a_job_runs_on_worker_nodes_and_scales_with_its_size(ocrt: Stack) -> Non
     assert Counter(Path(r["path"]).name for r in records) == Counter(
         f"p{i:02d}.png" for i in range(16)
     )
-    workers = worker_ids(ocrt)
-    assert {r["node_id"] for r in records} <= workers  # nothing ran on the head or the API node
+    # Nothing ran on the head or the API node. (Not "only on the workers alive now": the
+    # first scale-up may replace a running worker, whose pages Ray then reads again.)
+    read_on = {r["node_id"] for r in records}
+    assert None not in read_on and not read_on & non_worker_ids(ocrt)
     assert until(lambda: ocrt.worker_replicas()[1] == 1, 180)  # back after the idle period
+
+
+def test_a_job_that_declines_scaling_runs_on_the_workers_already_up(ocrt: Stack) -> None:
+    distinct_pages(ocrt.inputs / "nine", 9)  # over 8 per worker: scaling would add one
+    job_id = ocrt.submit("nine", use_swarm=True, auto_scale=False)
+    replicas, deadline = set(), time.monotonic() + 600
+    while ocrt.progress(job_id)["status"] not in ("completed", "failed", "cancelled"):
+        assert time.monotonic() < deadline, f"job {job_id} did not finish"
+        replicas.add(ocrt.worker_replicas()[1])
+    assert ocrt.progress(job_id)["succeeded"] == 9 and replicas == {1}
 
 
 def test_scale_up_to_three_then_down_to_one_during_a_job(ocrt: Stack) -> None:
