@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import time
@@ -12,7 +11,7 @@ from ocr_ray.exceptions import RunningJobLimitError
 from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus
 from ocr_ray.params import JobParams
 from ocr_ray.store.base import WARNING_COUNTERS, JobRow, key_path, live_status, path_key
-from ocr_ray.store.sqlite_file import SqliteFile, Transaction
+from ocr_ray.store.sqlite_file import SqliteFile, Transaction, add_missing_columns
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -102,19 +101,11 @@ class SqliteStore:
         self.file = file
         self.path = file.path
         self._db().executescript(_SCHEMA)
-        self._migrate()
+        add_missing_columns(self._db(), "jobs", _ADDED_COLUMNS)
         self._db().executescript(_LATE_INDEXES)
 
     def _db(self) -> sqlite3.Connection:
         return self.file.db()
-
-    def _migrate(self) -> None:
-        """Add columns that stores written by earlier versions lack."""
-        columns = {row["name"] for row in self._db().execute("PRAGMA table_info(jobs)")}
-        for name, definition in _ADDED_COLUMNS.items():
-            if name not in columns:
-                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                    self._db().execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
 
     def _tx(self) -> Transaction:
         return self.file.tx()

@@ -3,6 +3,7 @@ the user store that live in it."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -31,6 +32,16 @@ class SqliteFile:
     def tx(self) -> Transaction:
         """A write transaction on this thread's connection."""
         return Transaction(self.db())
+
+
+def add_missing_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Add the ``columns`` (name: definition) that ``table``, written by an earlier
+    version, lacks."""
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, definition in columns.items():
+        if name not in present:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
 
 class Transaction:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
 
 from ocr_ray.exceptions import UsageError
 from ocr_ray.store.base import ApiKey, AuditEntry, RequestClaim
-from ocr_ray.store.sqlite_file import SqliteFile, Transaction
+from ocr_ray.store.sqlite_file import SqliteFile, Transaction, add_missing_columns
 
 USERS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -51,11 +50,7 @@ class SqliteUsers:
     def __init__(self, file: SqliteFile) -> None:
         self.file = file
         self._db().executescript(USERS_SCHEMA)
-        columns = {row["name"] for row in self._db().execute("PRAGMA table_info(api_keys)")}
-        for name, definition in _ADDED_KEY_COLUMNS.items():
-            if name not in columns:
-                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                    self._db().execute(f"ALTER TABLE api_keys ADD COLUMN {name} {definition}")
+        add_missing_columns(self._db(), "api_keys", _ADDED_KEY_COLUMNS)
 
     def _db(self) -> sqlite3.Connection:
         return self.file.db()
