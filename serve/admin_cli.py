@@ -59,8 +59,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     """One line per key, revoked ones included."""
     for key in open_user_store(args.store).list_keys():
         if args.json:
-            secret = {"key_hash", "webhook_secret"}
-            print(json.dumps({k: v for k, v in vars(key).items() if k not in secret}))
+            print(json.dumps({k: v for k, v in vars(key).items() if k != "key_hash"}))
             continue
         state = f"revoked {_when(key.revoked_at)}" if key.revoked_at else "live"
         role = "admin" if key.admin else "user"

@@ -64,9 +64,6 @@ class ApiKey:
     revoked_at: float | None = None
     key_hash: str = ""  # SHA-256 of the key, hex
     max_running: int | None = None  # this user's running-job limit; None: the default
-    # Signs this user's completion webhooks; shown once, with the key. Kept as it is,
-    # since signing needs it (a receiver checks with the same secret).
-    webhook_secret: str | None = None
 
 
 @dataclass
@@ -205,7 +202,9 @@ class UserStore(Protocol):
         """The live (not revoked) key with this hash, or None."""
 
     def webhook_secret(self, *, name: str) -> str | None:
-        """The secret of ``name``'s live key, or None (no live key)."""
+        """The secret that signs the webhooks of ``name``'s live key, or None (no live
+        key). Stored as it is, since signing needs it (a receiver checks with the same
+        secret); only this reads it, never a key lookup."""
 
     def claim_request(
         self, *, user: str, key: str, digest: str, job_id: str, ttl_s: float

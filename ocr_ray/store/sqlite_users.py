@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 """
 # Columns added after the first release, with their definitions, for older stores.
 _ADDED_KEY_COLUMNS = {"webhook_secret": "TEXT"}
-_KEY_COLUMNS = "name, admin, created_at, revoked_at, key_hash, max_running, webhook_secret"
+_KEY_COLUMNS = "name, admin, created_at, revoked_at, key_hash, max_running"
 
 
 class SqliteUsers:
@@ -178,5 +178,4 @@ def _key(row: sqlite3.Row) -> ApiKey:
         revoked_at=row["revoked_at"],
         key_hash=row["key_hash"],
         max_running=row["max_running"],
-        webhook_secret=row["webhook_secret"],
     )
