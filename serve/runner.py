@@ -76,7 +76,9 @@ class JobRunner:
     def _run(self, job_id: str) -> None:
         store = open_store(self._store_url)
         row = store.get_job(job_id)
-        if row is not None and not row.status.finished:
+        if row is None:
+            return
+        if not row.status.finished:
             with self._lock:
                 self._reading.add(job_id)
             try:
@@ -84,6 +86,8 @@ class JobRunner:
             finally:
                 with self._lock:
                     self._reading.discard(job_id)
+        if not row.params.callback_url:
+            return
         try:
             deliver(store, open_user_store(self._store_url), job_id, get_serve_settings())
         except Exception:  # the job's results stand; its callback state says how far it got
