@@ -45,6 +45,7 @@ def get_format(name: str) -> Format:
         ) from None
 
 
+@functools.cache  # the registry is read once per process, so its aliases are fixed
 def _aliases() -> dict[str, str]:
     """Each alias of an installed format, with the name it stands for."""
     return {alias: f.name for f in all_formats() for alias in f.aliases}
