@@ -14,6 +14,14 @@ from ocr_ray.exceptions import ExitCode
 from ocr_ray.settings import get_settings
 from serve.settings import get_serve_settings
 
+# What Ray's HAProxy ingress opens beside the API; its template offers no bind address.
+HAPROXY_EXPOSURE = (
+    "OCR_RAY_API_HAPROXY is on: Ray's HAProxy also listens on every interface on ports "
+    "8404 (stats page) and 9101 (metrics) by default, keeps an admin socket any local user may use "
+    "under /tmp/haproxy-serve, and hides client addresses from the API; keep this node "
+    "behind a firewall"
+)
+
 
 def add_command(commands: argparse._SubParsersAction) -> None:
     """Add ``ocr-ray serve`` (an ``ocr_ray.commands`` entry point)."""
@@ -37,6 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if get_serve_settings().api_haproxy:  # read by the Ray that connect() starts, and Serve
         os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
         os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+        print(HAPROXY_EXPOSURE, file=sys.stderr)
     connect(args.address)
     serve.start(http_options={"host": args.host, "port": args.port})
     serve.run(app, name="ocr-ray", route_prefix="/", blocking=False)
