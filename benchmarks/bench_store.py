@@ -151,7 +151,9 @@ def measure(store, work: Path, args: argparse.Namespace) -> dict:
     from ocr_ray.job.export import export_job
     from ocr_ray.job.progress import summary_of
 
-    summary = summary_of(store.get_job("big"), {})
+    row = store.get_job("big")
+    assert row is not None
+    summary = summary_of(store, row)
     with PeakRss() as peak:
         started = time.perf_counter()
         export_job(store, job_id="big", summary=summary, out_dir=work / "export", formats=["jsonl"])

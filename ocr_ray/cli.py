@@ -15,10 +15,11 @@ from pydantic.fields import FieldInfo
 from ocr_ray._cli_components import add_component_commands
 from ocr_ray.exceptions import ExitCode, OcrRayError, UsageError
 from ocr_ray.formats import parse_formats
-from ocr_ray.job.handle import Job, get_job, list_jobs, resume, submit
+from ocr_ray.job.handle import Job, get_job, resume, submit
 from ocr_ray.job.plan import DEFAULT_PAGES_PER_CORE_S, Plan, Rate, measured_rate, parse_duration
+from ocr_ray.job.progress import progress_of
 from ocr_ray.job.ray_init import start_local, stop_local
-from ocr_ray.models import JobStatus, JobSummary, Progress
+from ocr_ray.models import FileStatus, JobStatus, JobSummary, Progress
 from ocr_ray.params import FromSetting, JobParams, Option, user_options
 from ocr_ray.plugins import registry
 from ocr_ray.store import open_store
@@ -50,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(commands)
     status = commands.add_parser("status", help="show a job's progress")
     status.add_argument("job_id")
+    status.add_argument("--json", action="store_true", help="the progress as JSON")
     jobs = commands.add_parser("jobs", help="list recent jobs")
-    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--limit", type=int, default=20, help="how many (default: 20)")
+    failures = commands.add_parser("failures", help="list a job's failed files")
+    failures.add_argument("job_id")
     export = commands.add_parser("export", help="write a job's result files")
     export.add_argument("job_id")
     export.add_argument("--out", required=True, type=Path)
@@ -197,6 +201,11 @@ def _print_summary(summary: JobSummary, out: Path, written: dict[str, Path]) -> 
     )
     for code, count in summary.failures_by_code.items():
         print(f"  failed with {code}: {count}")
+    for failure in summary.failed_files:
+        print(f"  failed: {failure.path}: {failure.code}: {failure.message}")
+    if summary.failed > len(summary.failed_files):
+        unlisted = summary.failed - len(summary.failed_files)
+        print(f"  and {unlisted} more: see results.csv, or ocr-ray failures {summary.job_id}")
     for code, count in summary.warnings_by_code.items():
         print(f"  pages with {code}: {count}")
     print(f"report: {written['summary']}")
@@ -204,27 +213,76 @@ def _print_summary(summary: JobSummary, out: Path, written: dict[str, Path]) -> 
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Print a job's progress."""
-    progress = get_job(args.job_id, store=args.store).progress()
-    print(progress.model_dump_json(indent=2))
+    """Print a job's progress: for a person, or as JSON."""
+    job = get_job(args.job_id, store=args.store)
+    progress = job.progress()
+    if args.json:
+        print(progress.model_dump_json(indent=2))
+    else:
+        print("\n".join(status_lines(progress, job.params)))
     return ExitCode.ok
+
+
+def status_lines(progress: Progress, params: JobParams) -> list[str]:
+    """What ``ocr-ray status`` shows of a job."""
+    p = progress
+    pages_known = "" if p.pages_total_known else " known so far"
+    found = "" if p.total_known else " found so far"
+    lines = [
+        f"job {p.job_id}: {p.status.value}" + (f" ({p.error})" if p.error else ""),
+        f"pages: {p.pages_done} of {p.pages_total}{pages_known}, {p.pages_rate:.2f} pages/s",
+        f"files: {p.current - p.cancelled_files} of {p.total}{found}: {p.succeeded} succeeded, "
+        f"{p.failed} failed, {p.skipped - p.cancelled_files} skipped"
+        + (f", {p.cancelled_files} not read (cancelled)" if p.cancelled_files else ""),
+        f"inputs: {', '.join(params.paths)}",
+    ]
+    if params.output_dir:
+        lines.append(f"output: {params.output_dir}")
+    if p.eta_s is not None:
+        lines.append(f"eta: {_duration(p.eta_s)}{_finish(p)}")
+    if p.failed:
+        lines.append(f"failed files: ocr-ray failures {p.job_id}")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """Print recent jobs, one per line."""
-    for p in list_jobs(limit=args.limit, store=args.store):
+    store = open_store(args.store)
+    for row in store.list_jobs(limit=args.limit):
+        p = progress_of(row)
+        started = _when(row.started_at or row.created_at)
+        output = f"  -> {row.params.output_dir}" if row.params.output_dir else ""
         print(
-            f"{p.job_id}  {p.status.value:<11} {p.current}/{p.total} files  "
-            f"{p.succeeded} ok  {p.failed} failed  {p.skipped} skipped  {p.pages} pages  "
-            f"{p.review_pages} to review{_finish(p)}"
+            f"{p.job_id}  {p.status.value:<11} {started}  {p.current}/{p.total} files  "
+            f"{p.succeeded} ok  {p.failed} failed  {p.skipped} skipped  "
+            f"{p.pages_done} pages  {p.review_pages} to review{_finish(p)}  "
+            f"{', '.join(row.params.paths)}{output}"
         )
     return ExitCode.ok
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    """Print every failed file of a job, with its error code and message."""
+    for record in get_job(args.job_id, store=args.store).results(FileStatus.failed):
+        error = record.error
+        print(f"{record.path}\t{error.code if error else '-'}\t{error.message if error else ''}")
+    return ExitCode.ok
+
+
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
 
 
 def _finish(progress: Progress) -> str:
     if progress.finish_at is None:
         return ""
-    return f"  done by {time.strftime('%Y-%m-%d %H:%M', time.localtime(progress.finish_at))}"
+    return f"  done by {_when(progress.finish_at)}"
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -296,6 +354,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "status": cmd_status,
     "jobs": cmd_jobs,
+    "failures": cmd_failures,
     "export": cmd_export,
     "cancel": cmd_cancel,
     "plan": cmd_plan,

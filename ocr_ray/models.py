@@ -180,16 +180,36 @@ class Progress(BaseModel):
     succeeded: int
     failed: int
     skipped: int
-    pages: int
+    cancelled_files: int = 0  # of the skipped: never read because the job was cancelled
+    pages: int  # pages of the files finished
+    # Pages read, including the finished ranges of files still being read, and pages
+    # known: those of every file probed so far (the total grows as probes come in, and
+    # is final once pages_total_known).
+    pages_done: int = 0
+    pages_total: int = 0
+    pages_total_known: bool = False
     review_pages: int  # pages read with a warning (low confidence, blank)
     rate: float  # files per second in the current run
-    eta_s: float | None
+    pages_rate: float = 0.0  # pages per second in the current run
+    eta_s: float | None  # from pages/s, and from files/s while no page is read
     # When it will be done at the current rate (Unix time), once the walk has counted
     # every file: the projection a 500,000-document job is planned by.
     finish_at: float | None = None
     error: str | None = None  # why a failed job failed (e.g. the engine probe's finding)
     user: str | None = None  # the API user who submitted it (None: CLI or library)
     callback: CallbackState | None = None  # its completion webhook, if it asked for one
+
+
+class FailedFile(BaseModel):
+    """A failed file, named, with its error."""
+
+    path: str
+    code: str
+    message: str
+
+
+# How many failed files a summary names.
+FAILED_FILES_LISTED = 20
 
 
 class JobSummary(BaseModel):
@@ -211,3 +231,11 @@ class JobSummary(BaseModel):
     elapsed_s: float
     pages_per_second: float
     failures_by_code: dict[str, int]
+    inputs: list[str] = []  # the files and folders the job was given
+    output_dir: str | None = None  # the folder this summary and the results were written to
+    options: dict[str, Any] = {}  # every job option, as the job ran with it
+    started_at: float | None = None  # the last run's start and end (Unix time)
+    finished_at: float | None = None
+    # The first failed files in scan order, at most FAILED_FILES_LISTED: the results
+    # files list every one.
+    failed_files: list[FailedFile] = []

@@ -224,7 +224,7 @@ def test_completion_webhooks_are_signed_retried_and_never_redirected(
     assert {a["error"] for a in redirected["attempts"]} == {"redirect not followed"}
     assert [path for path in receivers[0].requests if b"stolen" in path[1]] == []
     assert len(receivers[0].requests) == 1  # nothing came to where the redirect pointed
-    status = json.loads(api_server.cli("status", jobs[1]).stdout)
+    status = json.loads(api_server.cli("status", jobs[1], "--json").stdout)
     assert status["callback"]["outcome"] == "delivered"
     assert status["callback"]["attempts"][-1]["status_code"] == 200
 

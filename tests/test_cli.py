@@ -52,6 +52,7 @@ def test_run_writes_every_format_and_exits_0(
 
 
 def test_run_exits_1_when_a_file_failed(tmp_path: Path, store_url: str, sample_dir: Path) -> None:
+    store = store_url
     (sample_dir / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     out = tmp_path / "out"
     done = run_cli(
@@ -62,7 +63,26 @@ def test_run_exits_1_when_a_file_failed(tmp_path: Path, store_url: str, sample_d
     rows = {Path(r["path"]).name: r for r in csv.DictReader((out / "results.csv").open())}
     assert len(rows) == 4
     assert rows["broken.png"]["status"] == "failed"
-    assert rows["broken.png"]["error_code"] in {"unsupported_format", "corrupt_image"}
+    code = rows["broken.png"]["error_code"]
+    assert code in {"unsupported_format", "corrupt_image"}
+    # Failures by name: in the final summary, summary.json, status and failures.
+    broken = str(sample_dir / "broken.png")
+    assert f"  failed: {broken}: {code}: " in done.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(f["path"], f["code"]) for f in summary["failed_files"]] == [(broken, code)]
+    assert summary["inputs"] == [str(sample_dir)] and summary["output_dir"] == str(out)
+    assert summary["options"]["export_formats"] == ["csv"]
+    assert summary["options"]["languages"] == ["eng"]
+    [job] = ocr_ray.list_jobs(store=store)
+    status = run_cli("status", job.job_id, store=store).stdout.splitlines()
+    assert status[0] == f"job {job.job_id}: completed"
+    assert status[1].startswith("pages: 3 of 3, ")
+    assert status[2] == "files: 4 of 4: 3 succeeded, 1 failed, 0 skipped"
+    assert f"inputs: {sample_dir}" in status and f"output: {out}" in status
+    failures = run_cli("failures", job.job_id, store=store).stdout.splitlines()
+    assert [line.split("\t")[:2] for line in failures] == [[broken, code]]
+    listed = run_cli("jobs", store=store).stdout
+    assert f"{sample_dir}  -> {out}" in listed and job.job_id in listed
 
 
 def test_usage_errors_exit_2_before_any_work(
@@ -134,7 +154,7 @@ def test_status_jobs_and_export_reattach(tmp_path: Path, store_url: str) -> None
         store=store_url,
     )
     assert done.returncode == 0, done.stderr
-    status = json.loads(run_cli("status", "job-one", store=store_url).stdout)
+    status = json.loads(run_cli("status", "job-one", "--json", store=store_url).stdout)
     assert (status["status"], status["current"], status["total"], status["percentage"]) == (
         "completed",
         1,

@@ -219,7 +219,7 @@ def test_a_full_disk_stops_the_job_cleanly_and_resume_finishes_it(
         assert not leftover.name.endswith(".partial"), leftover
         if leftover.suffix == ".pdf":
             assert leftover.read_bytes().rstrip().endswith(b"%%EOF"), leftover
-    status = json.loads(cli("status", "full-disk", home=tmp_path).stdout)
+    status = json.loads(cli("status", "full-disk", "--json", home=tmp_path).stdout)
     assert status["succeeded"] + status["failed"] < 6  # the rest is pending, not lost
     (small_disk / "filler").unlink()
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)

@@ -104,6 +104,38 @@ def test_cancel_records_every_unread_file_as_skipped(inputs: Path, store_url: st
     assert skipped and all(r.error and r.error.code == "cancelled" for r in skipped)
     assert summary.succeeded + summary.skipped + summary.failed == 24
     assert not job.cancel()  # already over
+    # It says how far it got, not 24 of 24.
+    progress = job.progress()
+    assert progress.cancelled_files == len(skipped)
+    assert progress.percentage == round(100 * (24 - len(skipped)) / 24, 2) < 100
+    assert progress.pages_done == summary.pages == summary.succeeded
+
+
+def test_a_long_pdfs_progress_moves_by_pages_before_the_file_is_done(
+    tmp_path: Path, store_url: str
+) -> None:
+    [page] = _images(["c015"])
+    top = page.crop((0, 0, page.width, page.height // 3))  # a third of a page: quick to read
+    crops = [ImageOps.expand(top, border=i + 1, fill=255) for i in range(40)]
+    crops[0].save(tmp_path / "long.pdf", save_all=True, append_images=crops[1:], resolution=300)
+    job = ocr_ray.submit(tmp_path / "long.pdf", store=store_url)
+    seen = []
+    deadline = time.monotonic() + 300
+    while (p := job.progress()).status is not ocr_ray.JobStatus.completed:
+        assert time.monotonic() < deadline, p
+        seen.append(p)
+        time.sleep(0.1)
+    assert (p.current, p.pages, p.pages_done, p.pages_total, p.pages_total_known) == (
+        1,
+        40,
+        40,
+        40,
+        True,
+    )
+    moving = [s for s in seen if s.current == 0 and 0 < s.pages_done < 40]
+    assert len({s.pages_done for s in moving}) >= 2, [(s.pages_done, s.current) for s in seen]
+    assert all(s.pages_total == 40 and s.pages_rate > 0 for s in moving)
+    assert all(s.eta_s is not None for s in moving)  # from pages: no file is done yet
 
 
 def test_progress_reports_counts_rate_and_eta(inputs: Path, store_url: str) -> None:

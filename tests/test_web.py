@@ -58,7 +58,7 @@ def test_submit_a_folder_watch_progress_and_download(
     page.wait_for_selector("#download:not([hidden])", timeout=180_000)
     assert page.locator("#job-status").inner_text() == "completed"
     counts = page.locator("#counts").inner_text()
-    assert counts.startswith("4/4 files · 3 ok · 1 failed"), counts
+    assert counts.startswith("3/3 pages · 4/4 files · 3 ok · 1 failed"), counts
     assert "· 1 to review ·" in counts  # the blank page
     review = page.locator("#review tbody tr")
     assert review.count() == 1
@@ -115,7 +115,7 @@ def test_the_page_works_with_a_users_key_and_shows_only_their_jobs(
     page.fill("#folder", "web-user")
     page.click("#start")
     page.wait_for_selector("#job-status:has-text('completed')", timeout=180_000)
-    assert page.locator("#counts").inner_text().startswith("1/1 files · 1 ok")
+    assert page.locator("#counts").inner_text().startswith("1/1 pages · 1/1 files · 1 ok")
     mine = page.locator("#job-id").inner_text()
     page.click("#refresh")
     page.wait_for_selector(f"#job-rows tr:has-text('{mine}')")

@@ -54,6 +54,11 @@ class PageRange:
     first: int
     last: int
 
+    @property
+    def count(self) -> int:
+        """How many pages the range holds."""
+        return self.last - self.first + 1
+
 
 def read_pages(
     unit: PageRange,

@@ -39,6 +39,7 @@ def export_job(
     with no_room_is_fatal(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     written = {"summary": out_dir / "summary.json"}
+    summary = summary.model_copy(update={"output_dir": str(out_dir.absolute())})
     with written_atomically(written["summary"]) as temporary:
         temporary.write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
     for record_format in records:

@@ -54,7 +54,7 @@ class Job:
 
     def summary(self) -> JobSummary:
         """Totals as written to ``summary.json``."""
-        return summary_of(self._row(), self._store.failures_by_code(job_id=self.id))
+        return summary_of(self._store, self._row())
 
     def results(self, status: FileStatus | str | None = None) -> Iterator[FileRecord]:
         """Final per-file records in scan order, optionally of one status."""
@@ -258,20 +258,41 @@ def _start(job_id: str, store: JobStore, params: JobParams, address: str | None)
 
 
 class _ProgressBar:
-    """A tqdm.auto bar fed from Progress snapshots (works in terminals and notebooks)."""
+    """A tqdm.auto bar of pages fed from Progress snapshots (terminals and notebooks).
+
+    Its total is the pages known so far, so it grows as probes count them; a long
+    PDF's bar moves as each page range is read.
+    """
 
     def __init__(self, job_id: str) -> None:
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=0, desc=job_id, unit="file", dynamic_ncols=True)
+        self._job_id = job_id
+        self._bar = tqdm(total=0, desc=job_id, unit="page", dynamic_ncols=True)
 
     def update(self, current: Progress) -> None:
-        self._bar.total = current.total
-        self._bar.n = current.current
-        self._bar.set_postfix(
-            ok=current.succeeded, failed=current.failed, pages=current.pages, refresh=False
-        )
+        # A cancelled job's unread pages leave the store's figures; the bar keeps the
+        # total it had, so it shows how far the job got.
+        total = current.pages_total
+        if current.status is JobStatus.cancelled:
+            total = max(total, int(self._bar.total or 0))
+        self._bar.total = max(total, current.pages_done)
+        self._bar.n = current.pages_done
+        if current.status.finished:
+            self._bar.set_description(f"{self._job_id} {current.status.value}", refresh=False)
+        self._bar.set_postfix_str(_files_line(current), refresh=False)
         self._bar.refresh()
 
     def close(self) -> None:
         self._bar.close()
+
+
+def _files_line(current: Progress) -> str:
+    """Files done of files found, and how they ended, for the bar."""
+    found = f"{current.total}" if current.total_known else f"{current.total}+"
+    line = f"files {current.current - current.cancelled_files}/{found} ok={current.succeeded}"
+    if current.failed:
+        line += f" failed={current.failed}"
+    if current.cancelled_files:
+        line += f" not read={current.cancelled_files}"
+    return line

@@ -21,7 +21,7 @@ from ocr_ray.models import ErrorInfo, FileRecord, FileStatus
 from ocr_ray.params import JobParams
 from ocr_ray.plugins import DocumentFormat
 from ocr_ray.settings import Settings
-from ocr_ray.store import JobStore
+from ocr_ray.store import JobStore, LivePages
 
 
 class Recorder:
@@ -38,10 +38,12 @@ class Recorder:
         self._assemblies: dict[str, Assembly] = {}
         self._writes: list[FileRecord] = []
         self._last_flush = time.monotonic()
+        self._live = self._stored_live = LivePages()
 
     def expect(self, probe: Probe, ranges: int) -> None:
         """A file whose ``ranges`` page ranges are about to be read."""
         self._assemblies[probe.path] = Assembly(probe, self.params.languages, ranges)
+        self._move_live(0, probe.page_count, 1)
 
     def deliver(self, part: UnitResult) -> FileRecord | None:
         """Take one range's result; the file's record once all its ranges are in."""
@@ -50,9 +52,12 @@ class Recorder:
             self.documents.stage(part.unit.path, part.unit.first, part.parts)
             part.parts = {}
         assembly.add(part)
+        self._move_live(part.unit.count, 0, 0)
         if not assembly.complete:
             return None
         del self._assemblies[part.unit.path]
+        read = sum(done.unit.count for done in assembly.parts)
+        self._move_live(-read, -assembly.probe.page_count, -1)
         record = self._finish(assembly)
         self.write(record)
         if self.params.cache and record.status is FileStatus.succeeded:
@@ -93,11 +98,15 @@ class Recorder:
             self.flush()
 
     def flush(self) -> None:
-        """Write the batch now."""
-        if self._writes:
-            self.store.complete_files(job_id=self.job_id, records=self._writes)
-            self._writes = []
+        """Write the batch now, with the pages of the files still in progress."""
+        if self._writes or self._live != self._stored_live:
+            self.store.complete_files(job_id=self.job_id, records=self._writes, live=self._live)
+            self._writes, self._stored_live = [], self._live
         self._last_flush = time.monotonic()
+
+    def _move_live(self, reading: int, queued: int, files: int) -> None:
+        live = self._live
+        self._live = LivePages(live.reading + reading, live.queued + queued, live.files + files)
 
     def _finish(self, assembly: Assembly) -> FileRecord:
         """The file's record, with its documents assembled if it succeeded."""

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 from ocr_ray.exceptions import UsageError
 from ocr_ray.settings import get_settings
-from ocr_ray.store.base import ApiKey, AuditEntry, JobRow, JobStore, RequestClaim, UserStore
+from ocr_ray.store.base import (
+    ApiKey,
+    AuditEntry,
+    JobRow,
+    JobStore,
+    LivePages,
+    RequestClaim,
+    UserStore,
+)
 
 if TYPE_CHECKING:
     from ocr_ray.store.sqlite_file import SqliteFile
@@ -17,6 +25,7 @@ __all__ = [
     "AuditEntry",
     "JobRow",
     "JobStore",
+    "LivePages",
     "RequestClaim",
     "UserStore",
     "open_store",

@@ -42,6 +42,12 @@ class JobRow:
     user: str | None = None  # the API user who submitted it; None for CLI and library jobs
     cpus: float | None = None  # the most CPUs the cluster had during the job's runs
     callback: CallbackState | None = None  # its completion webhook's delivery so far
+    cancelled_files: int = 0  # skipped because the job was cancelled before reading them
+    pages_at_start: int = 0  # final pages when this run started
+    # What the running coordinator holds of files not final yet (LivePages).
+    pages_reading: int = 0
+    pages_queued: int = 0
+    files_queued: int = 0
 
     @property
     def done(self) -> int:
@@ -52,6 +58,17 @@ class JobRow:
         """Pages per warning, for the warnings that occurred."""
         counts = {w.value: getattr(self, field) for w, field in WARNING_COUNTERS.items()}
         return {code: count for code, count in counts.items() if count}
+
+
+@dataclass(frozen=True)
+class LivePages:
+    """The pages of files whose records are not written yet, as the coordinator holds
+    them: stored as a whole with each batch of records, so a reader never counts a
+    page twice or loses one while a file goes from in progress to final."""
+
+    reading: int = 0  # pages already read of those files (their finished ranges)
+    queued: int = 0  # all pages of those files, as their probes counted them
+    files: int = 0  # how many files that is
 
 
 @dataclass
@@ -121,7 +138,8 @@ class JobStore(Protocol):
         """How many of ``user``'s jobs are queued or running (a dead one's lease ran out)."""
 
     def start_run(self, *, job_id: str, lease_s: float) -> None:
-        """Mark the job running (again, on resume), reset its run clock, take a lease.
+        """Mark the job running (again, on resume), reset its run clock and its live
+        pages, take a lease.
 
         A cancel still pending from the last run stays requested.
         """
@@ -137,7 +155,8 @@ class JobStore(Protocol):
         error: str | None = None,
         cpus: float | None = None,
     ) -> None:
-        """Mark the end of a run with its final status (and the most CPUs it had)."""
+        """Mark the end of a run with its final status (and the most CPUs it had); no
+        file is in progress any more."""
 
     def add_files(
         self, *, job_id: str, items: list[tuple[int, str]], final: Sequence[FileRecord] = ()
@@ -151,8 +170,11 @@ class JobStore(Protocol):
         """Up to ``limit`` (row, path) of files still pending, in the order they were
         registered, starting after row ``after`` (0: from the first)."""
 
-    def complete_files(self, *, job_id: str, records: Sequence[FileRecord]) -> int:
-        """Store final records; a file already final is not counted again."""
+    def complete_files(
+        self, *, job_id: str, records: Sequence[FileRecord], live: LivePages | None = None
+    ) -> int:
+        """Store final records; a file already final is not counted again. ``live``
+        replaces the job's figures for its files in progress, in the same transaction."""
 
     def set_scan_total(self, *, job_id: str, total: int, complete: bool) -> None:
         """Record how many input files the scan has found."""

@@ -7,10 +7,17 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 
-from ocr_ray.exceptions import RunningJobLimitError
+from ocr_ray.exceptions import ErrorCode, RunningJobLimitError
 from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus
 from ocr_ray.params import JobParams
-from ocr_ray.store.base import WARNING_COUNTERS, JobRow, key_path, live_status, path_key
+from ocr_ray.store.base import (
+    WARNING_COUNTERS,
+    JobRow,
+    LivePages,
+    key_path,
+    live_status,
+    path_key,
+)
 from ocr_ray.store.sqlite_file import SqliteFile, Transaction, add_missing_columns
 
 _SCHEMA = """
@@ -40,7 +47,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     lease_until REAL,
     user TEXT,
-    cpus REAL
+    cpus REAL,
+    callback TEXT,
+    cancelled_files INTEGER NOT NULL DEFAULT 0,
+    pages_at_start INTEGER NOT NULL DEFAULT 0,
+    pages_reading INTEGER NOT NULL DEFAULT 0,
+    pages_queued INTEGER NOT NULL DEFAULT 0,
+    files_queued INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS files (
     job_id TEXT NOT NULL,
@@ -67,7 +80,13 @@ _ADDED_COLUMNS = {
     "user": "TEXT",
     "cpus": "REAL",
     "callback": "TEXT",
+    "cancelled_files": "INTEGER NOT NULL DEFAULT 0",
+    "pages_at_start": "INTEGER NOT NULL DEFAULT 0",
+    "pages_reading": "INTEGER NOT NULL DEFAULT 0",
+    "pages_queued": "INTEGER NOT NULL DEFAULT 0",
+    "files_queued": "INTEGER NOT NULL DEFAULT 0",
 }
+_NOTHING_LIVE = "pages_reading = 0, pages_queued = 0, files_queued = 0"
 # Indexes on added columns, made once the migration has added them.
 _LATE_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at);"
 _LIVE = tuple(s.value for s in (JobStatus.queued, JobStatus.running, JobStatus.cancelling))
@@ -78,8 +97,10 @@ _COUNTERS = (
     "pages",
     "characters",
     "review_pages",
+    "cancelled_files",
     *WARNING_COUNTERS.values(),
 )
+_CANCELLED = ErrorCode.cancelled.value
 _DONE = tuple(s.value for s in (FileStatus.succeeded, FileStatus.failed, FileStatus.skipped))
 
 
@@ -151,7 +172,8 @@ class SqliteStore:
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET status = ?, started_at = ?, finished_at = NULL, error = NULL,"
-                " done_at_start = succeeded + failed + skipped, lease_until = ?,"
+                " done_at_start = succeeded + failed + skipped, pages_at_start = pages,"
+                f" {_NOTHING_LIVE}, lease_until = ?,"
                 # A cancel that ended the last run is spent; one still pending (its
                 # coordinator died first) is honoured by this run.
                 " cancel_requested = CASE WHEN status = ? THEN 0 ELSE cancel_requested END"
@@ -176,7 +198,7 @@ class SqliteStore:
         now = time.time()
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET status = ?, finished_at = ?, error = ?,"
+                f"UPDATE jobs SET status = ?, finished_at = ?, error = ?, {_NOTHING_LIVE},"
                 " elapsed_prior_s = elapsed_prior_s + (? - COALESCE(started_at, ?)),"
                 " cpus = MAX(COALESCE(cpus, 0), COALESCE(?, 0))"
                 " WHERE id = ?",
@@ -229,9 +251,18 @@ class SqliteStore:
         )
         return [(int(row[0]), key_path(str(row[1]))) for row in rows]
 
-    def complete_files(self, *, job_id: str, records: Sequence[FileRecord]) -> int:
+    def complete_files(
+        self, *, job_id: str, records: Sequence[FileRecord], live: LivePages | None = None
+    ) -> int:
         with self._tx() as db:
-            return _complete(db, job_id, records)
+            newly = _complete(db, job_id, records)
+            if live is not None:
+                db.execute(
+                    "UPDATE jobs SET pages_reading = ?, pages_queued = ?, files_queued = ?"
+                    " WHERE id = ?",
+                    (live.reading, live.queued, live.files, job_id),
+                )
+            return newly
 
     def find_by_sha(self, *, job_id: str, sha256: str) -> FileRecord | None:
         row = (
@@ -314,6 +345,7 @@ def _complete(db: sqlite3.Connection, job_id: str, records: Sequence[FileRecord]
         counts["pages"] += len(record.pages)
         counts["characters"] += len(record.text)
         counts["review_pages"] += record.review_pages
+        counts["cancelled_files"] += bool(record.error and record.error.code == _CANCELLED)
         for page in record.pages:
             for warning in page.warnings:
                 counts[WARNING_COUNTERS[warning]] += 1

@@ -216,7 +216,7 @@ def results(
     out = settings.resolved_output_root / job_id
     wanted = out / f"results{fmt.suffix}"
     if not wanted.exists():  # written once, on the first download after the job ended
-        summary = summary_of(row, store.failures_by_code(job_id=job_id))
+        summary = summary_of(store, row)
         names = [*row.params.export_formats, fmt.name] if format == "zip" else [fmt.name]
         export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=names)
     audit("download", job_id, fmt.name)

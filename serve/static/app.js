@@ -116,14 +116,18 @@ async function poll() {
   try { p = await (await api(`/api/bulk/progress/${encodeURIComponent(jobId)}`)).json(); }
   catch (error) { text($("counts"), error.message); return; }
   if (jobId !== currentJob) return;
-  $("bar").value = p.percentage;
+  // By pages once any are known: one long PDF moves the bar as its ranges are read.
+  $("bar").value = p.pages_total ? 100 * p.pages_done / p.pages_total : p.percentage;
   text($("job-status"), p.status);
   const eta = p.finish_at == null ? "" :
     ` · ETA ${Math.round(p.eta_s)} s (done by ${new Date(p.finish_at * 1000).toLocaleString()})`;
   const reason = p.error ? ` · ${p.error}` : "";
-  text($("counts"), `${p.current}/${p.total} files · ${p.succeeded} ok · ${p.failed} failed · ` +
-    `${p.skipped} skipped · ${p.pages} pages · ${p.review_pages} to review · ` +
-    `${p.rate.toFixed(2)} files/s${eta}${reason}`);
+  const more = (known) => known ? "" : "+";
+  const unread = p.cancelled_files ? ` · ${p.cancelled_files} not read (cancelled)` : "";
+  text($("counts"), `${p.pages_done}/${p.pages_total}${more(p.pages_total_known)} pages · ` +
+    `${p.current - p.cancelled_files}/${p.total}${more(p.total_known)} files · ` +
+    `${p.succeeded} ok · ${p.failed} failed · ${p.skipped - p.cancelled_files} skipped${unread} · ` +
+    `${p.review_pages} to review · ${p.pages_rate.toFixed(2)} pages/s${eta}${reason}`);
   if (["completed", "cancelled", "failed"].includes(p.status)) {
     clearInterval(pollTimer);
     $("cancel").hidden = true;

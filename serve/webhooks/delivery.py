@@ -54,7 +54,7 @@ def deliver(store: JobStore, users: UserStore, job_id: str, settings: ServeSetti
 
 
 def _body(store: JobStore, row: JobRow) -> bytes:
-    summary = summary_of(row, store.failures_by_code(job_id=row.id))
+    summary = summary_of(store, row)
     payload = {
         "event": f"job.{row.status.value}",
         "job_id": row.id,
