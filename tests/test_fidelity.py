@@ -141,13 +141,14 @@ def test_archive_formats_mirror_the_inputs_and_read_back(tmp_path: Path, store_u
     Image.open(PAGES / "phototest.tif").save(folder / "photo.tif")
     (folder / "copy.tif").write_bytes((folder / "photo.tif").read_bytes())
     out = tmp_path / "out"
-    formats = ["jsonl", "pdf", "hocr", "alto"]
+    formats = ["jsonl", "pdf", "hocr", "alto", "txt-files"]
     records = _submit(folder, store_url, formats=formats, out_dir=out)
     book, photo, copy = records["book.pdf"], records["photo.tif"], records["copy.tif"]
     assert book.outputs == {
         "pdf": "pdf/sub/book.pdf",
         "hocr": "hocr/sub/book.pdf.hocr",
         "alto": "alto/sub/book.pdf.xml",
+        "txt-files": "text/sub/book.pdf.txt",
     }
     # Identical content is read once; the copy (scanned second) gets its own documents.
     assert photo.duplicate_of == copy.path and photo.outputs["pdf"] == "pdf/photo.tif.pdf"
@@ -156,8 +157,12 @@ def test_archive_formats_mirror_the_inputs_and_read_back(tmp_path: Path, store_u
     book_truth = [ground_truth(n) for n in ("c015", "d027", "c015", "d027")]
     _check_pdf(out / book.outputs["pdf"], pages=5, truth=book_truth)
     _check_pdf(out / photo.outputs["pdf"], pages=1, truth=[ground_truth("phototest")])
-    _check_hocr(out / book.outputs["hocr"], pages=5, truth=book_truth)
+    _check_hocr(out / book.outputs["hocr"], pages=5, truth=book_truth, image="sub/book.pdf")
     _check_alto(out / book.outputs["alto"], pages=5, truth=book_truth)
+    texts = (out / book.outputs["txt-files"]).read_text(encoding="utf-8").split("\f")
+    assert len(texts) == 5 and texts[1].strip() == ""  # one per page; the blank one empty
+    assert cer("\n".join(texts), "\n".join(book_truth)) <= 0.04
+    assert (out / "text" / "photo.tif.txt").read_text() == photo.text.rstrip("\n") + "\n"
     assert not (out / ".ocr-ray-parts").exists()
 
 
@@ -172,10 +177,15 @@ def _check_pdf(path: Path, *, pages: int, truth: list[str]) -> None:
     assert cer(text, "\n".join(truth)) <= 0.04
 
 
-def _check_hocr(path: Path, *, pages: int, truth: list[str]) -> None:
+def _check_hocr(path: Path, *, pages: int, truth: list[str], image: str) -> None:
     root = etree.parse(str(path)).getroot()
     found = root.findall(".//{*}div[@class='ocr_page']")
     assert len(found) == pages
+    # Each page names its scan (the input under the folder given) and its page number.
+    titles = [dict(p.strip().split(" ", 1) for p in e.get("title").split(";")) for e in found]
+    assert [(t["image"], t["ppageno"]) for t in titles] == [
+        (f'"{image}"', str(n)) for n in range(pages)
+    ]
     ids = [e.get("id") for e in root.iter() if e.get("id")]
     assert len(ids) == len(set(ids)), "hOCR ids repeat across pages"
     words = [e for e in root.iter() if e.get("class") == "ocrx_word"]

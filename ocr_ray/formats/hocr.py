@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -39,5 +40,16 @@ class HocrFormat(DocumentFormat):
         return "".join(page.hocr for page in pages).encode()
 
     def assemble(self, parts: Sequence[bytes], *, name: str, system: str) -> bytes:
-        pages = [part.decode("utf-8") for part in parts]
+        pages = [_name_image(part.decode("utf-8"), name) for part in parts]
         return hocr_document(pages, title=name, system=system).encode("utf-8")
+
+
+# The engine read an image it was handed in memory, so it calls it "unknown".
+_PAGE_IMAGE = re.compile(r"""(class=['"]ocr_page['"][^>]*?title=['"])image "[^"]*"(; )?""")
+
+
+def _name_image(pages: str, name: str) -> str:
+    """Each ``ocr_page`` names its image, ``name`` (the page is its ``ppageno``), so
+    hOCR viewers can pair it with the scan."""
+    quoted = escape(name.replace("\\", "\\\\").replace('"', '\\"'), quote=True)
+    return _PAGE_IMAGE.sub(lambda m: f'{m.group(1)}image "{quoted}"{m.group(2) or ""}', pages)

@@ -52,7 +52,7 @@ def export_job(
         row = store.get_job(job_id)
         source = Path(row.params.output_dir) if row and row.params.output_dir else out_dir
         for document in documents:
-            written[document.name] = _document_folder(document.name, source, out_dir)
+            written[document.name] = _document_folder(document.folder_name(), source, out_dir)
     members = list(written.values())
     for bundle in bundles:
         written[bundle.name] = out_dir / f"results{bundle.suffix}"

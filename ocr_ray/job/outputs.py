@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ocr_ray.exceptions import OutputUnwritableError
+from ocr_ray.models import printable
 from ocr_ray.plugins import DocumentFormat
 
 # An output that fails with one of these is the disk's fault, not the file's: the job
@@ -47,7 +48,7 @@ class DocumentWriter:
         """``<format>/<input path relative to the folder given><suffix>``, '/'-separated."""
         name = _mirrored(os.path.abspath(path), self._inputs, self._prefixes)
         suffix = fmt.suffix
-        return f"{fmt.name}/{name if name.endswith(suffix) else name + suffix}"
+        return f"{fmt.folder_name()}/{name if name.endswith(suffix) else name + suffix}"
 
     def stage(self, path: str, first: int, part: dict[str, bytes]) -> None:
         """Keep one page range's share on disk until the whole file is in."""
@@ -61,7 +62,8 @@ class DocumentWriter:
         """Assemble the file's documents from its staged ranges; their relative paths."""
         folder = self._part_folder(path)
         written = {}
-        name = os.path.basename(path)
+        # The input as the job knows it (its path under the folder given), printable.
+        name = printable(_mirrored(os.path.abspath(path), self._inputs, self._prefixes))
         for fmt in self.formats:
             parts = [(folder / f"{n:08d}.{fmt.name}").read_bytes() for n in sorted(firsts)]
             relative = self.relative(path, fmt)

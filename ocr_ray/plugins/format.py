@@ -4,7 +4,7 @@ A format is one of three kinds:
 
 * a ``RecordFormat`` writes every record of a job into one file (``results.<suffix>``);
 * a ``BundleFormat`` packs what the other formats wrote into one file (the ZIP);
-* a ``DocumentFormat`` makes one document per input, under ``OUT/<name>/``: each
+* a ``DocumentFormat`` makes one document per input, under ``OUT/<folder>/``: each
   worker makes its page range's *part* as it reads, and the coordinator puts a file's
   parts together once its last range is in.
 
@@ -84,6 +84,14 @@ class DocumentPage:
 
 class DocumentFormat(Format):
     """One document per input, made by the workers as they read."""
+
+    #: The folder under ``OUT/`` its documents go to; empty: the format's name.
+    folder: ClassVar[str] = ""
+
+    @classmethod
+    def folder_name(cls) -> str:
+        """``OUT/<this>/`` holds the format's documents."""
+        return cls.folder or cls.name
 
     @abstractmethod
     def part(self, pages: Sequence[DocumentPage], source: Source, *, system: str) -> bytes:
