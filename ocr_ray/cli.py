@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import webbrowser
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ from pydantic.fields import FieldInfo
 from ocr_ray._cli_components import add_component_commands
 from ocr_ray.exceptions import ExitCode, OcrRayError, UsageError
 from ocr_ray.formats import parse_formats
+from ocr_ray.job import narration
 from ocr_ray.job.handle import Job, get_job, resume, submit
 from ocr_ray.job.plan import DEFAULT_PAGES_PER_CORE_S, Plan, Rate, measured_rate, parse_duration
 from ocr_ray.job.progress import progress_of
-from ocr_ray.job.ray_init import start_local, stop_local
+from ocr_ray.job.ray_init import auth_token_path, find_dashboard, start_local, stop_local
 from ocr_ray.models import FileStatus, JobStatus, JobSummary, Progress
 from ocr_ray.params import FromSetting, JobParams, Option, user_options
 from ocr_ray.plugins import registry
@@ -66,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start a local Ray that later runs reuse")
     up.add_argument("--cpus", type=int, help="CPUs it offers (default: all)")
     commands.add_parser("down", help="stop the local Ray that 'up' started")
+    dashboard = commands.add_parser("dashboard", help="where Ray's dashboard is, and its token")
+    dashboard.add_argument("--address", help="Ray address (default: the Ray running here)")
+    dashboard.add_argument("--open", action="store_true", help="open it in a browser too")
     add_component_commands(commands)
     return parser
 
@@ -98,7 +103,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--address", help="Ray address: auto or ray://host:10001 (default: local)")
     run.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted job")
     run.add_argument("--job-id", help="id for a new job (re-running with it resumes)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or start-up messages")
+    run.add_argument("--verbose", action="store_true", help="Ray's own start-up messages too")
 
 
 def add_job_options(parser: argparse.ArgumentParser, model: type[BaseModel] = JobParams) -> None:
@@ -315,7 +321,28 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Start a local Ray once, so that each run skips Ray's start-up."""
     address = start_local(args.cpus)
     print(f"local Ray is up at {address}; runs on this machine join it until 'ocr-ray down'")
+    _print_dashboard(*find_dashboard())
     return ExitCode.ok
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Say where Ray's dashboard is and how to get in (and open it if asked)."""
+    url, address = find_dashboard(args.address)
+    _print_dashboard(url, address)
+    if url and args.open:
+        webbrowser.open(url)
+    return ExitCode.ok
+
+
+def _print_dashboard(url: str | None, address: str) -> None:
+    if url is None:
+        print("dashboard: off (start Ray with OCR_RAY_INCLUDE_DASHBOARD=1 ocr-ray up)")
+    else:
+        print(f"dashboard: {url}")
+    token = auth_token_path()
+    print(f"token: the dashboard and the ray CLI ask for the one in {token}")
+    print(f"ray CLI in this shell: export RAY_AUTH_MODE=token RAY_ADDRESS={address}")
+    print("on a swarm the dashboard is not published: see cluster/OPERATIONS.md")
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -359,6 +386,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "cancel": cmd_cancel,
     "plan": cmd_plan,
     "up": cmd_up,
+    "dashboard": cmd_dashboard,
     "down": cmd_down,
 }
 
@@ -368,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # The parser reads the plugin registry, which can refuse a retired setting.
         args = build_parser().parse_args(argv)
+        narration.for_cli(
+            quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False)
+        )
         handler = getattr(args, "handler", None) or _COMMANDS[args.command]
         return int(handler(args))
     except OcrRayError as exc:

@@ -10,6 +10,8 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import httpx
+
 import ocr_ray
 from tests.conftest import PAGES, REPO
 
@@ -178,14 +180,40 @@ def test_runs_reuse_a_local_ray_that_up_started(tmp_path: Path, store_url: str) 
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(PAGES / "phototest.tif", folder)
-    assert subprocess.run([OCR_RAY, "up", "--cpus", "2"], timeout=180).returncode == 0
+    env = dict(os.environ, OCR_RAY_INCLUDE_DASHBOARD="1")
+    up = subprocess.run(
+        [OCR_RAY, "up", "--cpus", "2"], env=env, capture_output=True, text=True, timeout=180
+    )
     try:
+        assert up.returncode == 0, up.stderr
         address = Path("/tmp/ray/ray_current_cluster").read_text().strip()
+        # One command away: the dashboard's URL, its token, and what the ray CLI needs.
+        dashboard = run_cli("dashboard", store=store_url).stdout.splitlines()
+        assert dashboard[0].startswith("dashboard: http://") and dashboard[0] in up.stdout
+        assert f"export RAY_AUTH_MODE=token RAY_ADDRESS={address}" in dashboard[2]
+        assert httpx.get(dashboard[0].split()[-1], timeout=30).status_code == 200
+        ray_status = subprocess.run(
+            [str(REPO / ".venv" / "bin" / "ray"), "status"],
+            env=dict(os.environ, RAY_AUTH_MODE="token", RAY_ADDRESS=address),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ray_status.returncode == 0 and "2.0 CPU" in ray_status.stdout, ray_status.stderr
         nodes = []
-        for name in ("a", "b"):
+        for name, quiet in (("a", False), ("b", True)):
             out = tmp_path / name
-            done = run_cli("run", str(folder), "--out", str(out), "--quiet", store=store_url)
+            flags = ["--quiet"] if quiet else []
+            done = run_cli("run", str(folder), "--out", str(out), *flags, store=store_url)
             assert done.returncode == 0, done.stderr
+            said = [line for line in done.stderr.splitlines() if line.startswith("ocr-ray: ")]
+            assert "RAY_AUTH_MODE=disabled" not in done.stderr  # no advice to drop security
+            if quiet:
+                assert said == [], done.stderr
+            else:  # what it does, in its own words
+                assert said[0] == f"ocr-ray: joining the local Ray at {address}..."
+                assert said[1].startswith("ocr-ray: Ray is ready: 2 CPUs; dashboard: http")
+                assert said[2] == "ocr-ray: probing the engine: tesseract (eng)", said
             (record,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
             assert "12 point text" in record["text"]
             nodes.append(record["node_id"])

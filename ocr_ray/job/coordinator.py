@@ -26,6 +26,7 @@ from ocr_ray.job.dispatch import Dispatcher, Unit
 from ocr_ray.job.intake import Intake
 from ocr_ray.job.lease import Lease
 from ocr_ray.job.metrics import set_jobs_running
+from ocr_ray.job.narration import say
 from ocr_ray.job.recording import Recorder
 from ocr_ray.job.records import skipped_record
 from ocr_ray.job.tasks import TaskOptions, UnitResult, probe_engine_task
@@ -145,6 +146,7 @@ class Coordinator:
 
     def _probe_engine(self) -> None:
         """Load the engine on a worker before any file is touched (one clear error)."""
+        say(f"probing the engine: {self.options.provider} ({'+'.join(self.options.languages)})")
         options = self._provider.resources(0)
         problem = ray.get(
             probe_engine_task.options(name="ocr-ray probe engine", **options).remote(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 import time
 import uuid
@@ -250,11 +251,23 @@ def new_job_id() -> str:
 def _start(job_id: str, store: JobStore, params: JobParams, address: str | None) -> Job:
     if not params.paths:
         raise UsageError("a job needs at least one input path")
-    connect(address)  # on the caller's thread: Ray installs signal handlers only there
+    # On the caller's thread: Ray installs signal handlers only there.
+    connect(address, job=_ray_job(job_id, params))
     coordinator = Coordinator(store=store, job_id=job_id, params=params, settings=get_settings())
     runner = _Runner(coordinator)
     runner.thread.start()
     return Job(job_id, store, runner)
+
+
+def _ray_job(job_id: str, params: JobParams) -> dict[str, str]:
+    """The Ray job's metadata, where this job starts the driver: named by the job id."""
+    options = {name: getattr(params, name) for name in user_options()}
+    return {
+        "job_name": f"ocr-ray {job_id}",
+        "ocr_ray_job_id": job_id,
+        "ocr_ray_inputs": json.dumps(params.paths),
+        "ocr_ray_options": json.dumps(options, default=str),
+    }
 
 
 class _ProgressBar:

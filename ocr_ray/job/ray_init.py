@@ -10,15 +10,21 @@ import sys
 from pathlib import Path
 
 import ray
+from ray.job_config import JobConfig
 
-from ocr_ray.exceptions import ConfigurationError
+from ocr_ray.exceptions import ConfigurationError, UsageError
+from ocr_ray.job.narration import ray_start_up, say
 from ocr_ray.settings import get_settings
 
 WORKER_ENV = {"OMP_THREAD_LIMIT": "1"}
 
 
-def connect(address: str | None = None) -> None:
-    """Join Ray at ``address`` (``None``: start or join a local Ray; ``"auto"``; ``ray://``)."""
+def connect(address: str | None = None, *, job: dict[str, str] | None = None) -> None:
+    """Join Ray at ``address`` (``None``: start or join a local Ray; ``"auto"``; ``ray://``).
+
+    ``job``: the Ray job's metadata when this call starts the driver (its ``job_name``
+    is what the dashboard lists).
+    """
     if ray.is_initialized():
         return
     # Local workers inherit the driver's environment; cluster images set it themselves, and
@@ -28,12 +34,68 @@ def connect(address: str | None = None) -> None:
         os.environ.setdefault(name, value)
     if address is None:
         _forget_dead_local_ray()
-    ray.init(
-        address=address,
-        include_dashboard=get_settings().include_dashboard if address is None else None,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    say(_joining(address))
+    with ray_start_up():
+        context = ray.init(
+            address=address,
+            include_dashboard=get_settings().include_dashboard if address is None else None,
+            log_to_driver=False,
+            configure_logging=False,
+            job_config=JobConfig(metadata=job or {}),
+        )
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    dashboard = f"; dashboard: {dashboard_url(context)}" if context.dashboard_url else ""
+    say(f"Ray is ready: {cpus} CPUs{dashboard}")
+
+
+def _joining(address: str | None) -> str:
+    if address is not None:
+        return f"joining Ray at {address}..."
+    running = _local_ray()
+    if running:
+        return f"joining the local Ray at {running}..."
+    return "starting a local Ray (a few seconds; 'ocr-ray up' keeps one running)..."
+
+
+def _local_ray() -> str | None:
+    """The local Ray that ``ray.init()`` would join, or None if it would start one:
+    asked as ``ray.init()`` asks."""
+    from ray._private import services
+
+    try:
+        with ray_start_up():
+            return services.canonicalize_bootstrap_address(None)  # type: ignore[arg-type]
+    except Exception:  # a dead note or an odd address: ray.init() will say
+        return None
+
+
+def dashboard_url(context: object) -> str:
+    """The dashboard's address as a browser wants it."""
+    url = str(getattr(context, "dashboard_url", "") or "")
+    return url if url.startswith("http") else f"http://{url}"
+
+
+def find_dashboard(address: str | None = None) -> tuple[str | None, str]:
+    """The dashboard of the Ray at ``address`` (default: the one running here), or None
+    if it runs without one, and the Ray's address. ``UsageError`` if there is no Ray."""
+    # Joined as a run joins it (address None), which also takes up its token; but a
+    # dashboard command must never start a Ray of its own.
+    if address is None and _local_ray() is None:
+        raise UsageError(
+            "no Ray is running here; start one with: OCR_RAY_INCLUDE_DASHBOARD=1 ocr-ray up"
+        )
+    with ray_start_up():
+        context = ray.init(address=address, log_to_driver=False, configure_logging=False)
+    try:
+        gcs = str(ray.get_runtime_context().gcs_address)
+        return (dashboard_url(context) if context.dashboard_url else None), gcs
+    finally:
+        ray.shutdown()
+
+
+def auth_token_path() -> Path:
+    """Where Ray keeps the token its dashboard and CLI ask for."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
 
 
 def start_local(cpus: int | None = None) -> str:
@@ -46,9 +108,12 @@ def start_local(cpus: int | None = None) -> str:
     command = [str(Path(sys.executable).with_name("ray")), "start", "--head"]
     command += ["--port", str(_free_port()), "--disable-usage-stats"]
     command += [f"--include-dashboard={settings.include_dashboard}"]
+    if settings.include_dashboard:  # 8265 may be another Ray's
+        command += ["--dashboard-port", str(_free_port())]
     if cpus:
         command += ["--num-cpus", str(cpus)]
-    done = subprocess.run(command, env={**os.environ, **WORKER_ENV}, capture_output=True, text=True)
+    env = {"RAY_AUTH_MODE": "token", **os.environ, **WORKER_ENV}  # Ray's default, unwarned
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise ConfigurationError(f"ray start failed: {done.stderr.strip()[-800:]}")
     from ray._private import utils
