@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import zipfile
@@ -214,6 +215,9 @@ def test_runs_reuse_a_local_ray_that_up_started(tmp_path: Path, store_url: str) 
                 assert said[0] == f"ocr-ray: joining the local Ray at {address}..."
                 assert said[1].startswith("ocr-ray: Ray is ready: 2 CPUs; dashboard: http")
                 assert said[2] == "ocr-ray: probing the engine: tesseract (eng)", said
+                named = _ray_job_names(dashboard[0].split()[-1])
+                job_id = re.search(r"^job (\S+)$", done.stderr, re.M).group(1)  # type: ignore[union-attr]
+                assert f"ocr-ray {job_id}" in named, named
             (record,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
             assert "12 point text" in record["text"]
             nodes.append(record["node_id"])
@@ -224,3 +228,22 @@ def test_runs_reuse_a_local_ray_that_up_started(tmp_path: Path, store_url: str) 
     Path("/tmp/ray/ray_current_cluster").write_text(address)
     done = run_cli("run", str(folder), "--out", str(tmp_path / "c"), "--quiet", store=store_url)
     assert done.returncode == 0, done.stderr
+
+
+def _ray_job_names(dashboard: str) -> list[str]:
+    """The names of the Ray jobs the dashboard lists (as ``ray job list`` asks)."""
+    script = (
+        "import json, sys\n"
+        "from ray.job_submission import JobSubmissionClient\n"
+        "jobs = JobSubmissionClient(sys.argv[1]).list_jobs()\n"
+        "print(json.dumps([(j.metadata or {}).get('job_name', '') for j in jobs]))\n"
+    )
+    listed = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "-c", script, dashboard],
+        env=dict(os.environ, RAY_AUTH_MODE="token"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    return list(json.loads(listed.stdout.splitlines()[-1]))
