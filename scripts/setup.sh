@@ -36,7 +36,7 @@ fi
 
 # Debian's own Python, so the venv works for every user (tests run workers as 'nobody').
 PYTHON=/usr/bin/python3
-extras="rapidocr,serve,cluster,dev"
+extras="rapidocr,serve,cluster,notebook,dev"
 stamp=".venv/.ocr-ray-installed"
 want="$(cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-16) $extras"
 if [[ ! -x .venv/bin/python || "$(readlink -f .venv/bin/python)" != "$(readlink -f $PYTHON)" ]]; then

@@ -21,6 +21,10 @@ def _text(cell: nbformat.NotebookNode) -> str:
     return "".join(parts)
 
 
+def _html(cell: nbformat.NotebookNode) -> str:
+    return "".join(o.get("data", {}).get("text/html", "") for o in cell.get("outputs", []))
+
+
 def test_quickstart_notebook_executes() -> None:
     path = REPO / "examples" / "quickstart.ipynb"
     notebook = nbformat.read(path, as_version=4)
@@ -36,3 +40,15 @@ def test_quickstart_notebook_executes() -> None:
     assert len(rates) == 9 and max(v for k, v in rates.items() if k != "eurotext") <= 0.06
     assert "results.zip" in _text(code[4]) and "summary" in _text(code[4])
     assert "status=<JobStatus.completed" in _text(code[5])
+    # The bar is Jupyter's widget (ipywidgets is in the notebook extra), not text.
+    assert any(
+        "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in code[1].outputs
+    )
+    assert "IProgress not found" not in _text(code[1])
+    job_view = _html(code[6])
+    assert (
+        "<b>ocr_ray job " in job_view and "<td style='text-align:left'>completed</td>" in job_view
+    )
+    assert "12 of 12" in job_view  # pages
+    page = _html(code[7])  # one page beside its text
+    assert page.count("data:image/png;base64,") == 1 and "quick brown dog" in page

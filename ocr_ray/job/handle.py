@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,26 @@ class Job:
 
     def __repr__(self) -> str:
         return f"Job({self.id!r}, status={self._row().status.value!r})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view of the job: where it stands now (``wait()`` follows it live)."""
+        p = self.progress()
+        cells = {
+            "status": p.status.value,
+            "pages": f"{p.pages_done} of {p.pages_total}"
+            + ("" if p.pages_total_known else " known so far"),
+            "files": f"{p.current - p.cancelled_files} of {p.total}: {p.succeeded} succeeded, "
+            f"{p.failed} failed, {p.skipped - p.cancelled_files} skipped",
+            "rate": f"{p.pages_rate:.2f} pages/s",
+            "ETA": "-" if p.eta_s is None else f"{p.eta_s:.0f} s",
+            "inputs": ", ".join(self.params.paths),
+        }
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>"
+            f"{escape(v)}</td></tr>"
+            for k, v in cells.items()
+        )
+        return f"<b>ocr_ray job {escape(self.id)}</b><table>{rows}</table>"
 
     def _row(self) -> JobRow:
         row = self._store.get_job(self.id)
