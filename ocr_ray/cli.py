@@ -119,7 +119,11 @@ def add_job_options(parser: argparse.ArgumentParser, model: type[BaseModel] = Jo
         if info.annotation is bool:
             on = info.default is not True  # a flag turns on what is off by default
             flag = flag if on else "--no-" + flag.removeprefix("--")
-            text = info.description if on else f"turn off (on by default): {info.description}"
+            text = (
+                f"{info.description} (default: off)"
+                if on
+                else f"turn off (default: on): {info.description}"
+            )
             group.add_argument(flag, dest=name, action="store_const", const=on, help=text)
         else:
             metavar = name.upper().removesuffix("_S")

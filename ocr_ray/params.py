@@ -93,8 +93,9 @@ class JobParams(BaseModel):
         default_factory=default_formats,
         max_length=64,
         validation_alias=AliasChoices("export_formats", "formats"),
-        description="output formats, a comma list; document formats (pdf, hocr, alto) go "
-        "under OUT/<format>/, mirroring the inputs (default: the record formats and zip)",
+        description="output formats, a comma list; document formats (pdf, hocr, alto, "
+        "txt-files) go under OUT/<format>/ (txt-files: OUT/text/), mirroring the inputs "
+        "(default: the record formats and zip)",
     )
     rotate: Annotated[bool, Option(changes_text=True)] = Field(
         True, description="check the orientation of pages that read badly, and turn them"
