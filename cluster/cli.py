@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -48,6 +49,10 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         help="single node without iptables/bridge: every container on the host network",
     )
     actions.add_parser("status", help="swarm nodes, services, replicas, Ray nodes")
+    dashboard = actions.add_parser(
+        "dashboard", help="Ray's dashboard on this machine's loopback, until Ctrl-C"
+    )
+    dashboard.add_argument("--port", type=int, default=8265, help="local port (default: 8265)")
     scale = actions.add_parser("scale", help="set the number of worker replicas")
     scale.add_argument("replicas", type=int)
     scale.add_argument("--wait", type=float, default=0, metavar="S", help="wait for the Ray nodes")
@@ -161,7 +166,23 @@ def _status(swarm: Swarm, args: argparse.Namespace) -> int:
         report["ray_nodes"] = s.ray_nodes()
     except (LookupError, RuntimeError) as exc:
         report["ray_nodes"] = f"unavailable: {exc}"
+    report["dashboard"] = "not published; on the manager: ocr-ray cluster dashboard"
     print(json.dumps(report, indent=2))
+    return ExitCode.ok
+
+
+def _dashboard(swarm: Swarm, args: argparse.Namespace) -> int:
+    from cluster.tunnel import DashboardTunnel
+
+    head = swarm.head_container()  # the head runs on a manager: run this on that one
+    token = get_settings().home / f"{swarm.stack}_ray_auth_token"
+    with DashboardTunnel(head.id, args.port) as tunnel:
+        print(f"Ray's dashboard: http://127.0.0.1:{args.port}/ (through the head container)")
+        print(f"token: the one in {token} (the stack's ray_auth_token secret)")
+        print(f"from another machine: ssh -L {args.port}:127.0.0.1:{args.port} THIS-MANAGER")
+        print("Ctrl-C stops it", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            tunnel.serve_forever()
     return ExitCode.ok
 
 
@@ -339,6 +360,7 @@ def _print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], *, as_json
 _ACTIONS = {
     "deploy": _deploy,
     "status": _status,
+    "dashboard": _dashboard,
     "scale": _scale,
     "logs": _logs,
     "health": _health,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -21,7 +22,16 @@ import httpx
 import pytest
 
 from tests.conftest import distinct_pages
-from tests.swarm_support import Stack, deploy, non_worker_ids, one_each, until, worker_ids
+from tests.serve_process import free_port
+from tests.swarm_support import (
+    OCR_RAY,
+    Stack,
+    deploy,
+    non_worker_ids,
+    one_each,
+    until,
+    worker_ids,
+)
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1800)]  # first image build included
 
@@ -53,6 +63,32 @@ def test_status_shows_the_head_the_api_and_the_workers(ocrt: Stack) -> None:
     assert len(heads) == 1 and heads[0]["cpus"] == 0
     assert len(status["ray_nodes"]) == 3  # head, api node (0 CPUs), one worker
     assert status["swarm_nodes"][0]["role"] == "manager"
+    assert "ocr-ray cluster dashboard" in status["dashboard"]
+
+
+def test_the_dashboard_is_reached_through_the_head_container(ocrt: Stack) -> None:
+    port = free_port()
+    tunnel = subprocess.Popen(
+        [OCR_RAY, "cluster", "--stack", ocrt.name, "dashboard", "--port", str(port)],
+        env=ocrt.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert tunnel.stdout is not None
+        said = [tunnel.stdout.readline() for _ in range(4)]
+        assert (
+            said[0].strip()
+            == f"Ray's dashboard: http://127.0.0.1:{port}/ (through the head container)"
+        )
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            page = http.get("/")
+            assert page.status_code == 200 and "<title>Ray Dashboard</title>" in page.text
+            assert http.get("/").status_code == 200  # a second request, kept alive
+    finally:
+        tunnel.send_signal(signal.SIGINT)
+        tunnel.wait(timeout=30)
+    assert tunnel.returncode == 0
 
 
 def test_a_job_runs_on_worker_nodes_and_scales_with_its_size(ocrt: Stack) -> None:
