@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan(commands)
     up = commands.add_parser("up", help="start a local Ray that later runs reuse")
     up.add_argument("--cpus", type=int, help="CPUs it offers (default: all)")
+    up.add_argument(
+        "--no-dashboard", dest="dashboard", action="store_false", help="without Ray's dashboard"
+    )
     commands.add_parser("down", help="stop the local Ray that 'up' started")
     dashboard = commands.add_parser("dashboard", help="where Ray's dashboard is, and its token")
     dashboard.add_argument("--address", help="Ray address (default: the Ray running here)")
@@ -323,7 +326,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start a local Ray once, so that each run skips Ray's start-up."""
-    address = start_local(args.cpus)
+    address = start_local(args.cpus, dashboard=args.dashboard)
     print(f"local Ray is up at {address}; runs on this machine join it until 'ocr-ray down'")
     _print_dashboard(*find_dashboard())
     return ExitCode.ok
@@ -340,7 +343,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def _print_dashboard(url: str | None, address: str) -> None:
     if url is None:
-        print("dashboard: off (start Ray with OCR_RAY_INCLUDE_DASHBOARD=1 ocr-ray up)")
+        print("dashboard: off (a Ray from 'ocr-ray up' has one)")
     else:
         print(f"dashboard: {url}")
     token = auth_token_path()

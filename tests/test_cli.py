@@ -181,10 +181,7 @@ def test_runs_reuse_a_local_ray_that_up_started(tmp_path: Path, store_url: str) 
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(PAGES / "phototest.tif", folder)
-    env = dict(os.environ, OCR_RAY_INCLUDE_DASHBOARD="1")
-    up = subprocess.run(
-        [OCR_RAY, "up", "--cpus", "2"], env=env, capture_output=True, text=True, timeout=180
-    )
+    up = subprocess.run([OCR_RAY, "up", "--cpus", "2"], capture_output=True, text=True, timeout=180)
     try:
         assert up.returncode == 0, up.stderr
         address = Path("/tmp/ray/ray_current_cluster").read_text().strip()

@@ -81,9 +81,7 @@ def find_dashboard(address: str | None = None) -> tuple[str | None, str]:
     # Joined as a run joins it (address None), which also takes up its token; but a
     # dashboard command must never start a Ray of its own.
     if address is None and _local_ray() is None:
-        raise UsageError(
-            "no Ray is running here; start one with: OCR_RAY_INCLUDE_DASHBOARD=1 ocr-ray up"
-        )
+        raise UsageError("no Ray is running here; start one, with its dashboard, with: ocr-ray up")
     with ray_start_up():
         context = ray.init(address=address, log_to_driver=False, configure_logging=False)
     try:
@@ -98,17 +96,17 @@ def auth_token_path() -> Path:
     return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
 
 
-def start_local(cpus: int | None = None) -> str:
+def start_local(cpus: int | None = None, *, dashboard: bool = True) -> str:
     """Start a local Ray that stays up: later runs on this machine join it (``ocr-ray up``).
 
     The workers take this process's environment, with the settings OCR needs. Returns
     its address; where it keeps its files is noted in ``OCR_RAY_HOME`` for ``stop_local``.
+    A Ray kept up has its dashboard, on a free port (8265 may be another Ray's).
     """
-    settings = get_settings()
     command = [str(Path(sys.executable).with_name("ray")), "start", "--head"]
     command += ["--port", str(_free_port()), "--disable-usage-stats"]
-    command += [f"--include-dashboard={settings.include_dashboard}"]
-    if settings.include_dashboard:  # 8265 may be another Ray's
+    command += [f"--include-dashboard={dashboard}"]
+    if dashboard:
         command += ["--dashboard-port", str(_free_port())]
     if cpus:
         command += ["--num-cpus", str(cpus)]
