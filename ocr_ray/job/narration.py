@@ -25,6 +25,8 @@ def for_cli(*, quiet: bool, verbose: bool) -> None:
     """Print ocr_ray's messages on stderr (none with ``quiet``); Ray's too if ``verbose``."""
     global _verbose
     _verbose = verbose
+    for earlier in [h for h in log.handlers if isinstance(h, _AboveTheBar)]:
+        log.removeHandler(earlier)  # main() may run more than once in a process
     handler = _AboveTheBar()
     handler.setFormatter(logging.Formatter("ocr-ray: %(message)s"))
     log.addHandler(handler)
