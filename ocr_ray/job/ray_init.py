@@ -44,7 +44,9 @@ def connect(address: str | None = None, *, job: dict[str, str] | None = None) ->
             job_config=JobConfig(metadata=job or {}),
         )
     cpus = int(ray.cluster_resources().get("CPU", 0))
-    dashboard = f"; dashboard: {dashboard_url(context)}" if context.dashboard_url else ""
+    dashboard = ""
+    if context.dashboard_url:  # ocr-ray serve and the library say it too, not only up
+        dashboard = f"; dashboard: {dashboard_url(context)} (token in {auth_token_path()})"
     say(f"Ray is ready: {cpus} CPUs{dashboard}")
 
 
