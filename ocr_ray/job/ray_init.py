@@ -87,8 +87,12 @@ def find_dashboard(address: str | None = None) -> tuple[str | None, str]:
     with ray_start_up():
         context = ray.init(address=address, log_to_driver=False, configure_logging=False)
     try:
-        gcs = str(ray.get_runtime_context().gcs_address)
-        return (dashboard_url(context) if context.dashboard_url else None), gcs
+        url = dashboard_url(context) if getattr(context, "dashboard_url", None) else None
+        try:
+            gcs = str(ray.get_runtime_context().gcs_address)
+        except Exception:  # Ray Client has no GCS address to give: the one asked for
+            gcs = str(address)
+        return url, gcs
     finally:
         ray.shutdown()
 
