@@ -8,7 +8,7 @@ import time
 import webbrowser
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -21,7 +21,7 @@ from ocr_ray.job.handle import Job, get_job, resume, submit
 from ocr_ray.job.plan import DEFAULT_PAGES_PER_CORE_S, Plan, Rate, measured_rate, parse_duration
 from ocr_ray.job.progress import progress_of
 from ocr_ray.job.ray_init import auth_token_path, find_dashboard, start_local, stop_local
-from ocr_ray.models import FileStatus, JobStatus, JobSummary, Progress
+from ocr_ray.models import FileStatus, JobStatus, JobSummary, PageSource, Progress
 from ocr_ray.params import FromSetting, JobParams, Option, user_options
 from ocr_ray.plugins import registry
 from ocr_ray.store import open_store
@@ -129,8 +129,11 @@ def add_job_options(parser: argparse.ArgumentParser, model: type[BaseModel] = Jo
             )
             group.add_argument(flag, dest=name, action="store_const", const=on, help=text)
         else:
-            metavar = name.upper().removesuffix("_S")
-            group.add_argument(flag, dest=name, metavar=metavar, help=_help(info, option))
+            choices = get_args(info.annotation) if get_origin(info.annotation) is Literal else None
+            metavar = "|".join(choices) if choices else name.upper().removesuffix("_S")
+            group.add_argument(
+                flag, dest=name, metavar=metavar, choices=choices, help=_help(info, option)
+            )
 
 
 def _help(info: FieldInfo, option: Option) -> str:
@@ -212,6 +215,9 @@ def _print_summary(summary: JobSummary, out: Path, written: dict[str, Path]) -> 
         f"({summary.pages_per_second:.2f} pages/s), mean confidence "
         f"{'-' if confidence is None else f'{confidence:.1f}'}"
     )
+    paths = summary.pages_by_source
+    if summary.pages and paths.get(PageSource.ocr.value) != summary.pages:
+        print("  pages by path: " + ", ".join(f"{n} {path}" for path, n in paths.items() if n))
     for code, count in summary.failures_by_code.items():
         print(f"  failed with {code}: {count}")
     for failure in summary.failed_files:

@@ -25,6 +25,14 @@ class PageWarning(str, Enum):
     blank_page = "blank_page"
 
 
+class PageSource(str, Enum):
+    """Which path a page's text came by (``inputs.routing`` decides)."""
+
+    ocr = "ocr"  # the engine read it
+    text_layer = "text_layer"  # the PDF page's own text layer
+    blank = "blank"  # nothing on it to read, known before the engine ran
+
+
 class JobStatus(str, Enum):
     """Lifecycle of a job."""
 
@@ -80,11 +88,30 @@ class PageResult(BaseModel):
     number: int  # 1-based
     text: str
     confidence: float | None = None  # mean word confidence, 0-100
-    source: str = "ocr"  # "ocr" or "text-layer"
+    source: PageSource = PageSource.ocr
+    reason: str | None = None  # why the page took that path
     rotation: int = 0  # degrees the page was turned clockwise before it was read
     deskew: float = 0.0  # degrees it was then turned counter-clockwise to level its lines
-    dpi: int | None = None  # resolution the engine was told; None: it estimated
+    dpi: int | None = None  # resolution the page was read at; None: the engine estimated it
     warnings: list[PageWarning] = Field(default_factory=list)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _older_name(cls, value: Any) -> Any:
+        # "text-layer": records written before the routing by page.
+        return PageSource.text_layer if value == "text-layer" else value
+
+
+class OutputCheck(BaseModel):
+    """What a validating format (PDF/A) found of the document it wrote for a file.
+
+    A document that did not pass was written all the same, as its plain variant (a
+    searchable PDF that is not PDF/A); ``findings`` say why it could not be made valid.
+    """
+
+    standard: str  # "PDF/A-2b"
+    passed: bool
+    findings: list[str] = Field(default_factory=list)
 
 
 class FileRecord(BaseModel):
@@ -117,6 +144,7 @@ class FileRecord(BaseModel):
     error: ErrorInfo | None = None
     warnings: list[PageWarning] = Field(default_factory=list)  # any page's, each once
     outputs: dict[str, str] = Field(default_factory=dict)  # format -> path relative to out
+    checks: dict[str, OutputCheck] = Field(default_factory=dict)  # format -> its validation
 
     @model_validator(mode="before")
     @classmethod
@@ -224,6 +252,8 @@ class JobSummary(BaseModel):
     pages: int
     review_pages: int
     warnings_by_code: dict[str, int]
+    # Pages per path taken (PageSource): read by the engine, their text layer, blank.
+    pages_by_source: dict[str, int] = {}
     total_characters: int
     average_confidence: float | None
     languages: list[str]

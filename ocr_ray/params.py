@@ -21,6 +21,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic.fields import FieldInfo
 
 from ocr_ray.formats import default_formats
+from ocr_ray.inputs.routing import TextLayerMode
 from ocr_ray.plugins import registry
 from ocr_ray.settings import Dpi, Pixels, Seconds, get_settings
 
@@ -71,8 +72,11 @@ class JobParams(BaseModel):
         default_factory=FromSetting("dpi"),
         description="resolution PDF pages are rendered at",
     )
-    skip_text: Annotated[bool, Option(changes_text=True)] = Field(
-        False, description="use a PDF page's own text layer where it has one"
+    text_layer: Annotated[TextLayerMode, Option(changes_text=True)] = Field(
+        "auto",
+        validation_alias=AliasChoices("text_layer", "skip_text"),
+        description="a PDF page's own text: auto (used where it is real, an earlier poor "
+        "OCR layer read again), use (wherever there is one), ocr (every page read)",
     )
     timeout_per_file_s: Annotated[Seconds, Option(flag="--timeout-per-file", api=False)] = Field(
         default_factory=FromSetting("timeout_per_file_s"),
@@ -131,6 +135,12 @@ class JobParams(BaseModel):
     @classmethod
     def _languages(cls, value: Any) -> list[str]:
         return parse_languages(value)
+
+    @field_validator("text_layer", mode="before")
+    @classmethod
+    def _skip_text(cls, value: Any) -> Any:
+        # skip_text, the older name: true used any layer, false read every page.
+        return ("use" if value else "ocr") if isinstance(value, bool) else value
 
     @field_validator("export_formats", mode="before")
     @classmethod

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
+import pikepdf
+import pikepdf.pdfa
 import pytest
 from PIL import Image, ImageOps
 
 import ocr_ray
 from ocr_ray.accuracy import cer
+from tests import mixed_pdf
 from tests.conftest import PAGES, ground_truth
 
 pytestmark = pytest.mark.usefixtures("ray_local")
@@ -46,22 +48,47 @@ def test_a_long_pdf_is_split_and_reassembled_in_page_order(tmp_path: Path, store
     assert record.text.count("\f") == 9
 
 
-def test_skip_text_uses_an_existing_text_layer(tmp_path: Path, store_url: str) -> None:
-    # A searchable PDF as a scanner's OCR software would write it (Tesseract's PDF renderer).
-    subprocess.run(
-        ["tesseract", str(PAGES / "c015.tif"), str(tmp_path / "searchable"), "pdf"],
-        check=True,
-        capture_output=True,
+def test_pages_take_their_paths_and_archives_are_pdfa(inputs: Path, tmp_path: Path) -> None:
+    mixed_pdf.build(inputs / "mixed.pdf")
+    shutil.copy(PAGES / "c015.tif", inputs / "scan.tif")
+    _core_font_pdf(inputs / "core-font.pdf")  # Helvetica, not embedded: cannot be PDF/A
+    out = tmp_path / "out"
+    job = ocr_ray.submit(
+        inputs, out_dir=out, formats="jsonl,pdfa,pdf", store=f"sqlite:///{tmp_path}/s.db"
     )
-    target = tmp_path / "searchable.pdf"
-    with_layer = ocr_ray.submit(target, skip_text=True, store=store_url)
-    with_layer.wait(progress=False)
-    ocr_again = ocr_ray.submit(target, store=store_url)
-    ocr_again.wait(progress=False)
-    (reused,), (fresh,) = list(with_layer.results()), list(ocr_again.results())
-    assert reused.pages[0].source == "text-layer" and fresh.pages[0].source == "ocr"
-    assert cer(reused.text, ground_truth("c015")) <= 0.05
-    assert cer(fresh.text, ground_truth("c015")) <= 0.05
+    summary = job.wait(timeout=300, progress=False)
+    records = {Path(r.path).name: r for r in job.results()}
+    assert summary.succeeded == 3 and summary.total_files == 3
+    assert [p.source.value for p in records["mixed.pdf"].pages] == [
+        "text_layer",
+        "text_layer",
+        "ocr",
+        "blank",
+        "ocr",
+        "ocr",
+    ]
+    assert all(p.reason for p in records["mixed.pdf"].pages)
+    assert summary.pages_by_source == {"ocr": 4, "text_layer": 3, "blank": 1}
+    for name in ("mixed.pdf", "scan.tif"):
+        check = records[name].checks["pdfa"]
+        assert check.passed and check.standard == "PDF/A-2b", name
+        written = out / records[name].outputs["pdfa"]
+        assert pikepdf.pdfa.validate_written(written, "2b").passed, name
+        assert written.parent.name == "pdfa"
+    refused = records["core-font.pdf"].checks["pdfa"]
+    assert not refused.passed and any("font" in f.lower() for f in refused.findings)
+    with pikepdf.open(out / records["core-font.pdf"].outputs["pdfa"]) as plain:
+        assert len(plain.pages) == 1  # the plain searchable PDF, kept
+
+
+def _core_font_pdf(path: Path) -> None:
+    import fpdf
+
+    pdf = fpdf.FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 8, mixed_pdf.BORN_DIGITAL_TEXT)
+    pdf.output(str(path))
 
 
 def test_identical_content_is_read_once_per_job(inputs: Path, store_url: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from ocr_ray.formats.hocr import hocr_document
-from ocr_ray.plugins import DocumentFormat, DocumentPage, Kind, Source
+from ocr_ray.plugins import Checked, DocumentFormat, DocumentPage, Kind, Source
 
 
 def searchable_pdf(path: str, kind: Kind, pages: Sequence[DocumentPage], *, system: str) -> bytes:
@@ -67,7 +67,10 @@ def _page_source(path: str, kind: Kind, pages: Sequence[DocumentPage]):  # type:
 
     if kind == "pdf":
         return pikepdf.open(path), {page.index: page.index for page in pages}
-    layout = img2pdf.get_fixed_dpi_layout_fun((pages[0].dpi, pages[0].dpi))
+    # The image's pages at its own resolution: the text layer, at the resolution read,
+    # has the same size in points.
+    own = pages[0].own_dpi or pages[0].dpi
+    layout = img2pdf.get_fixed_dpi_layout_fun((own, own))
     wanted = sorted({page.index for page in pages})
     whole = wanted == [0] and _frames(path) == 1
     try:
@@ -167,15 +170,20 @@ class PdfFormat(DocumentFormat):
     def part(self, pages: Sequence[DocumentPage], source: Source, *, system: str) -> bytes:
         return searchable_pdf(source.path, source.kind, pages, system=system)
 
-    def assemble(self, parts: Sequence[bytes], *, name: str, system: str) -> bytes:
-        import pikepdf
+    def assemble(self, parts: Sequence[bytes], *, name: str, system: str) -> bytes | Checked:
+        return merged_pdf(parts)
 
-        if len(parts) == 1:
-            return parts[0]
-        with pikepdf.new() as merged:
-            for part in parts:
-                with pikepdf.open(io.BytesIO(part)) as pdf:
-                    merged.pages.extend(pdf.pages)
-            buffer = io.BytesIO()
-            merged.save(buffer)
-            return buffer.getvalue()
+
+def merged_pdf(parts: Sequence[bytes]) -> bytes:
+    """One PDF of the parts' pages, in order."""
+    import pikepdf
+
+    if len(parts) == 1:
+        return parts[0]
+    with pikepdf.new() as merged:
+        for part in parts:
+            with pikepdf.open(io.BytesIO(part)) as pdf:
+                merged.pages.extend(pdf.pages)
+        buffer = io.BytesIO()
+        merged.save(buffer)
+        return buffer.getvalue()

@@ -22,6 +22,7 @@ from ocr_ray.exceptions import (
 )
 from ocr_ray.inputs.confine import pinned
 from ocr_ray.inputs.os_errors import os_error
+from ocr_ray.inputs.pdf_page import Box, PageContent, page_content, region_text
 
 Kind = Literal["image", "pdf"]
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
@@ -105,17 +106,24 @@ class Document:
         """The largest page's pixel count at the rendering resolution."""
         raise NotImplementedError
 
-    def page_image(self, index: int) -> Image.Image:
-        """Page ``index`` (0-based) as an image ready for OCR."""
+    def page_image(self, index: int, dpi: int | None = None, box: Box | None = None) -> Image.Image:
+        """Page ``index`` (0-based) as an image ready for OCR; a PDF page rendered at
+        ``dpi`` (default: the document's rendering resolution), only its region ``box``
+        if given; an image as it is."""
         raise NotImplementedError
 
+    def region_text(self, index: int, box: Box) -> str:
+        """The text layer's text in region ``box`` of PDF page ``index``."""
+        return ""
+
     def page_dpi(self, index: int) -> int | None:
-        """Page ``index``'s true resolution, or None when the file does not say it credibly."""
+        """Page ``index``'s own resolution (an image's, a PDF page's scan's), or None when
+        the file does not say it credibly."""
         return None
 
-    def text_layer(self, index: int) -> str:
-        """Text already embedded in page ``index``, if the format has any."""
-        return ""
+    def content(self, index: int) -> PageContent | None:
+        """What PDF page ``index`` draws (text layer, scans); None for an image."""
+        return None
 
     def close(self) -> None:
         """Release the file."""
@@ -141,7 +149,7 @@ class _ImageDocument(Document):
             largest = max(largest, self._image.width * self._image.height)
         return largest
 
-    def page_image(self, index: int) -> Image.Image:
+    def page_image(self, index: int, dpi: int | None = None, box: Box | None = None) -> Image.Image:
         try:
             self._image.seek(index)
             self._image.load()
@@ -178,6 +186,7 @@ class _PdfDocument(Document):
                 ) from exc
             raise CorruptPdfError(f"{path}: the PDF cannot be parsed: {exc}") from exc
         self.page_count = len(self._pdf)
+        self._contents: dict[int, PageContent] = {}
         if self.page_count == 0:
             raise CorruptPdfError(f"{path}: the PDF has no pages")
         # It opened without a password, so only an owner password can protect it.
@@ -188,10 +197,15 @@ class _PdfDocument(Document):
         sizes = (self._pdf.get_page_size(i) for i in range(self.page_count))
         return max(int(w * self._scale) * int(h * self._scale) for w, h in sizes)
 
-    def page_image(self, index: int) -> Image.Image:
+    def page_image(self, index: int, dpi: int | None = None, box: Box | None = None) -> Image.Image:
         page = self._pdf[index]
         try:
-            return page.render(scale=self._scale, grayscale=True).to_pil()
+            crop = (0.0, 0.0, 0.0, 0.0)
+            if box is not None:  # render's crop is what to cut off each side
+                width, height = page.get_size()
+                crop = (box[0], box[1], width - box[2], height - box[3])
+            scale = (dpi or self._dpi) / 72.0
+            return page.render(scale=scale, grayscale=True, crop=crop).to_pil()
         except Exception as exc:  # pdfium reports damage as generic errors
             raise CorruptPdfError(
                 f"{self._path}: page {index + 1} cannot be rendered: {exc}"
@@ -200,15 +214,24 @@ class _PdfDocument(Document):
             page.close()
 
     def page_dpi(self, index: int) -> int | None:
-        return self._dpi
+        found = self.content(index)
+        if found is None or not found.scanned or found.image_dpi is None:
+            return None
+        return found.image_dpi if found.image_dpi in _PLAUSIBLE_DPI else None
 
-    def text_layer(self, index: int) -> str:
+    def content(self, index: int) -> PageContent | None:
+        if index not in self._contents:
+            page = self._pdf[index]
+            try:
+                self._contents[index] = page_content(page)
+            finally:
+                page.close()
+        return self._contents[index]
+
+    def region_text(self, index: int, box: Box) -> str:
         page = self._pdf[index]
         try:
-            textpage = page.get_textpage()
-            text = str(textpage.get_text_bounded())
-            textpage.close()
-            return text
+            return region_text(page, box)
         finally:
             page.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,11 +14,18 @@ from PIL import Image
 
 from ocr_ray.exceptions import OcrTimeoutError
 from ocr_ray.inputs.documents import Document, Kind, open_document
-from ocr_ray.models import PageResult, PageWarning
+from ocr_ray.inputs.pdf_page import Box
+from ocr_ray.inputs.routing import (
+    THUMBNAIL_DPI,
+    Route,
+    TextLayerMode,
+    blank_route,
+    layer_route,
+    reading_dpi,
+)
+from ocr_ray.models import PageResult, PageSource, PageWarning
 from ocr_ray.plugins import Engine, PageText
 
-# A text layer shorter than this is treated as absent (page numbers, stray marks).
-MIN_TEXT_LAYER_CHARS = 20
 # Tesseract reads lines tilted less than this about as well as level ones (measured);
 # beyond the upper bound the "tilt" is more likely a layout quirk than a skewed scan.
 MIN_DESKEW_DEG = 0.5
@@ -29,7 +37,7 @@ class ReadOptions:
     """How each page is read; the same for every page of a job."""
 
     dpi: int
-    skip_text: bool = False
+    text_layer: TextLayerMode = "auto"
     rotate: bool = True
     low_confidence: float = 60.0
     hocr: bool = False
@@ -43,6 +51,7 @@ class ReadPage:
     result: PageResult
     hocr: str | None = None
     leveled: Image.Image | None = None  # the deskewed image the text was read from
+    own_dpi: int | None = None  # an image read smaller than it is: its own resolution
 
 
 @dataclass(frozen=True)
@@ -81,25 +90,102 @@ def read_pages(
 
 
 def read_page(doc: Document, index: int, *, engine: Engine, options: ReadOptions) -> ReadPage:
-    """One page: its embedded text when asked and present, else OCR of the upright page."""
-    if options.skip_text:
-        embedded = doc.text_layer(index)
-        if len(embedded.strip()) >= MIN_TEXT_LAYER_CHARS:
-            return ReadPage(PageResult(number=index + 1, text=embedded, source="text-layer"))
-    dpi = doc.page_dpi(index)
-    page, rotation, upright = _read_upright(engine, doc.page_image(index), dpi, index, options)
+    """One page by the cheapest path that keeps its text: its own text layer, blank,
+    or the engine reading the upright page (see ``inputs.routing``)."""
+    content = doc.content(index)
+    look = _Look(doc, index, engine, options)
+    route = layer_route(content, options.text_layer, look)
+    if route.source is PageSource.text_layer and content is not None:
+        return _page(index, route, text=content.text)
+    if content is not None and content.objects == 0:
+        return _page(index, Route(PageSource.blank, "nothing is drawn on the page"))
+    if content is not None:  # a PDF page: its thumbnail tells a blank page cheaply
+        blank = blank_route(look.thumbnail(), THUMBNAIL_DPI)
+    image, dpi, own = _reading_image(doc, index, options)
+    if content is None:
+        blank = blank_route(image, dpi)
+    if blank is not None:
+        return _page(index, blank, dpi=dpi)
+    page, rotation, upright = _read_upright(engine, image, dpi, index, options)
     page, leveled = _read_level(engine, page, upright, dpi, index, options)
     warnings = page_warnings(page, options.low_confidence)
     result = PageResult(
         number=index + 1,
         text=page.text,
         confidence=None if PageWarning.blank_page in warnings else page.confidence,
+        reason=route.reason,
         rotation=rotation,
         deskew=round(page.skew, 2) if leveled else 0.0,
         dpi=dpi,
         warnings=warnings,
     )
-    return ReadPage(result, page.hocr, leveled)
+    return ReadPage(result, page.hocr, leveled, own)
+
+
+@dataclass
+class _Look:
+    """How routing looks at a PDF page (``routing.PageLook``): renders made once."""
+
+    doc: Document
+    index: int
+    engine: Engine
+    options: ReadOptions
+
+    @functools.cached_property
+    def _thumbnail(self) -> Image.Image:
+        return self.doc.page_image(self.index, THUMBNAIL_DPI)
+
+    def thumbnail(self) -> Image.Image:
+        return self._thumbnail
+
+    def read_back(self, box: Box) -> tuple[str, str]:
+        own = self.doc.page_dpi(self.index)
+        dpi = reading_dpi(own, self.options.dpi, rendered=True)
+        image = self.doc.page_image(self.index, dpi, box)
+        read = self.engine.recognize(image, dpi=dpi, page=self.index)
+        return read.text, self.doc.region_text(self.index, box)
+
+
+def _page(index: int, route: Route, *, text: str = "", dpi: int | None = None) -> ReadPage:
+    """A page the engine did not read; a blank one is flagged as any blank page is."""
+    blank = route.source is PageSource.blank
+    result = PageResult(
+        number=index + 1,
+        text=text,
+        source=route.source,
+        reason=route.reason,
+        dpi=dpi,
+        warnings=[PageWarning.blank_page] if blank else [],
+    )
+    return ReadPage(result)
+
+
+def _reading_image(
+    doc: Document, index: int, options: ReadOptions
+) -> tuple[Image.Image, int | None, int | None]:
+    """The page at the resolution it is read at (``routing.reading_dpi``), that, and an
+    image's own resolution when it is read smaller."""
+    rendered = doc.content(index) is not None
+    own = doc.page_dpi(index)
+    dpi = reading_dpi(own, options.dpi, rendered=rendered)
+    if not own or not dpi or dpi >= own:
+        return doc.page_image(index, dpi), dpi, None
+    # A finer scan: averaged down from (at most twice) the resolution it is read at,
+    # which reads better, and faster, than PDFium's own scaling (routing.MAX_READ_DPI).
+    source = min(own, 2 * dpi) if rendered else own
+    image = _scaled(doc.page_image(index, source), dpi / source)
+    return image, dpi, None if rendered else own
+
+
+def _scaled(image: Image.Image, factor: float) -> Image.Image:
+    """Smaller by ``factor``, averaging pixels (a whole divisor: by box, exact)."""
+    if image.mode == "1":  # averaged, a bitonal page becomes grey
+        image = image.convert("L")
+    whole = round(1 / factor)
+    if abs(1 / factor - whole) < 1e-6:
+        return image.reduce(whole)
+    size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def _read_upright(

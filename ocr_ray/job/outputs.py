@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ocr_ray.exceptions import OutputUnwritableError
 from ocr_ray.models import printable
-from ocr_ray.plugins import DocumentFormat
+from ocr_ray.plugins import Checked, DocumentFormat
 
 # An output that fails with one of these is the disk's fault, not the file's: the job
 # stops, keeping its records, rather than failing file after file.
@@ -58,20 +58,26 @@ class DocumentWriter:
             for fmt, data in part.items():
                 (folder / f"{first:08d}.{fmt}").write_bytes(data)
 
-    def finish(self, path: str, firsts: Sequence[int], system: str) -> dict[str, str]:
-        """Assemble the file's documents from its staged ranges; their relative paths."""
+    def finish(
+        self, path: str, firsts: Sequence[int], system: str
+    ) -> tuple[dict[str, str], dict[str, Checked]]:
+        """Assemble the file's documents from its staged ranges: their relative paths,
+        and what the formats that validate found."""
         folder = self._part_folder(path)
-        written = {}
+        written, checks = {}, {}
         # The input as the job knows it (its path under the folder given), printable.
         name = printable(_mirrored(os.path.abspath(path), self._inputs, self._prefixes))
         for fmt in self.formats:
             parts = [(folder / f"{n:08d}.{fmt.name}").read_bytes() for n in sorted(firsts)]
+            made = fmt.assemble(parts, name=name, system=system)
+            if isinstance(made, Checked):
+                checks[fmt.name], made = made, made.data
             relative = self.relative(path, fmt)
             with written_atomically(self.out_dir / relative) as temporary:
-                temporary.write_bytes(fmt.assemble(parts, name=name, system=system))
+                temporary.write_bytes(made)
             written[fmt.name] = relative
         self.discard(path)
-        return written
+        return written, checks
 
     def discard(self, path: str) -> None:
         """Drop a file's staged ranges (it failed, or its documents are written)."""

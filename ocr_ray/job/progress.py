@@ -102,6 +102,7 @@ def summary_of(store: JobStore, row: JobRow) -> JobSummary:
         pages=row.pages,
         review_pages=row.review_pages,
         warnings_by_code=row.warnings_by_code(),
+        pages_by_source=row.pages_by_source(),
         total_characters=row.characters,
         average_confidence=(
             round(row.confidence_sum / row.confidence_count, 2) if row.confidence_count else None

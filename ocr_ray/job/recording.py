@@ -17,9 +17,9 @@ from ocr_ray.job.metrics import record_file
 from ocr_ray.job.outputs import DocumentWriter
 from ocr_ray.job.records import Assembly, duplicate_record
 from ocr_ray.job.tasks import UnitResult
-from ocr_ray.models import ErrorInfo, FileRecord, FileStatus
+from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, OutputCheck
 from ocr_ray.params import JobParams
-from ocr_ray.plugins import DocumentFormat
+from ocr_ray.plugins import Checked, DocumentFormat
 from ocr_ray.settings import Settings
 from ocr_ray.store import JobStore, LivePages
 
@@ -120,7 +120,8 @@ class Recorder:
         firsts = [part.unit.first for part in assembly.parts]
         system = f"{record.engine or self.params.provider} {record.engine_version or ''}".strip()
         try:
-            record.outputs = self.documents.finish(path, firsts, system)
+            record.outputs, checks = self.documents.finish(path, firsts, system)
+            record.checks = {name: _check(found) for name, found in checks.items()}
         except OutputUnwritableError:  # the disk's fault: the file stays pending
             self.documents.discard(path)
             raise
@@ -142,3 +143,7 @@ class Recorder:
 
     def _cache_key(self, sha256: str) -> str:
         return self.params.cache_key(sha256, __version__)
+
+
+def _check(found: Checked) -> OutputCheck:
+    return OutputCheck(standard=found.standard, passed=found.passed, findings=list(found.findings))

@@ -114,6 +114,7 @@ def document_parts(
             rotation=read.result.rotation,
             dpi=read.result.dpi or options.read.dpi,
             leveled=read.leveled,
+            own_dpi=read.own_dpi,
         )
         for read in reads
     ]

@@ -9,6 +9,7 @@ same way. Adding an engine or a format is one module and one entry-point line.
 from ocr_ray.plugins.engine import Engine, PageText, Provider
 from ocr_ray.plugins.format import (
     BundleFormat,
+    Checked,
     DocumentFormat,
     DocumentPage,
     Format,
@@ -20,6 +21,7 @@ from ocr_ray.plugins.registry import PluginBrokenError
 
 __all__ = [
     "BundleFormat",
+    "Checked",
     "DocumentFormat",
     "DocumentPage",
     "Engine",

@@ -80,6 +80,17 @@ class DocumentPage:
     rotation: int  # degrees clockwise the page was turned before reading
     dpi: int  # resolution of the image the boxes refer to
     leveled: Image.Image | None = None  # the deskewed page, which replaces the original
+    own_dpi: int | None = None  # an image read smaller than it is: its own resolution
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A document and what its format's validator found of it (see ``assemble``)."""
+
+    data: bytes
+    standard: str  # what it was checked against: "PDF/A-2b"
+    passed: bool
+    findings: tuple[str, ...] = ()  # why not, when it did not pass
 
 
 class DocumentFormat(Format):
@@ -99,7 +110,8 @@ class DocumentFormat(Format):
         is the engine and its version."""
 
     @abstractmethod
-    def assemble(self, parts: Sequence[bytes], *, name: str, system: str) -> bytes:
+    def assemble(self, parts: Sequence[bytes], *, name: str, system: str) -> bytes | Checked:
         """The input's document from its ranges' parts, in page order (on the
         coordinator). ``name`` is the input's file name; ``system`` the engine and
-        its version."""
+        its version. A format that validates what it makes returns it ``Checked``;
+        one that did not pass is still written, and its record says so."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus, PageWarning
+from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus, PageSource, PageWarning
 from ocr_ray.params import JobParams
 
 
@@ -48,6 +48,9 @@ class JobRow:
     pages_reading: int = 0
     pages_queued: int = 0
     files_queued: int = 0
+    # Pages that took a path other than the engine (SOURCE_COUNTERS).
+    source_text_layer_pages: int = 0
+    source_blank_pages: int = 0
 
     @property
     def done(self) -> int:
@@ -58,6 +61,11 @@ class JobRow:
         """Pages per warning, for the warnings that occurred."""
         counts = {w.value: getattr(self, field) for w, field in WARNING_COUNTERS.items()}
         return {code: count for code, count in counts.items() if count}
+
+    def pages_by_source(self) -> dict[str, int]:
+        """Pages per path taken: the engine's, the text layer's, blank."""
+        counts = {s.value: getattr(self, field) for s, field in SOURCE_COUNTERS.items()}
+        return {PageSource.ocr.value: self.pages - sum(counts.values()), **counts}
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,12 @@ class AuditEntry:
     client: str | None = None  # the caller's address, for API actions
 
 
+# Which JobRow counter (and store column) counts the pages that took each path besides
+# the engine's; the engine's are the rest.
+SOURCE_COUNTERS = {
+    PageSource.text_layer: "source_text_layer_pages",
+    PageSource.blank: "source_blank_pages",
+}
 # Which JobRow counter (and store column) counts the pages with each warning.
 WARNING_COUNTERS = {
     PageWarning.low_confidence: "low_confidence_pages",

@@ -11,6 +11,7 @@ from ocr_ray.exceptions import ErrorCode, RunningJobLimitError
 from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus
 from ocr_ray.params import JobParams
 from ocr_ray.store.base import (
+    SOURCE_COUNTERS,
     WARNING_COUNTERS,
     JobRow,
     LivePages,
@@ -53,7 +54,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     pages_at_start INTEGER NOT NULL DEFAULT 0,
     pages_reading INTEGER NOT NULL DEFAULT 0,
     pages_queued INTEGER NOT NULL DEFAULT 0,
-    files_queued INTEGER NOT NULL DEFAULT 0
+    files_queued INTEGER NOT NULL DEFAULT 0,
+    source_text_layer_pages INTEGER NOT NULL DEFAULT 0,
+    source_blank_pages INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS files (
     job_id TEXT NOT NULL,
@@ -85,6 +88,8 @@ _ADDED_COLUMNS = {
     "pages_reading": "INTEGER NOT NULL DEFAULT 0",
     "pages_queued": "INTEGER NOT NULL DEFAULT 0",
     "files_queued": "INTEGER NOT NULL DEFAULT 0",
+    "source_text_layer_pages": "INTEGER NOT NULL DEFAULT 0",
+    "source_blank_pages": "INTEGER NOT NULL DEFAULT 0",
 }
 _NOTHING_LIVE = "pages_reading = 0, pages_queued = 0, files_queued = 0"
 # Indexes on added columns, made once the migration has added them.
@@ -99,6 +104,7 @@ _COUNTERS = (
     "review_pages",
     "cancelled_files",
     *WARNING_COUNTERS.values(),
+    *SOURCE_COUNTERS.values(),
 )
 _CANCELLED = ErrorCode.cancelled.value
 _DONE = tuple(s.value for s in (FileStatus.succeeded, FileStatus.failed, FileStatus.skipped))
@@ -349,6 +355,8 @@ def _complete(db: sqlite3.Connection, job_id: str, records: Sequence[FileRecord]
         for page in record.pages:
             for warning in page.warnings:
                 counts[WARNING_COUNTERS[warning]] += 1
+            if page.source in SOURCE_COUNTERS:
+                counts[SOURCE_COUNTERS[page.source]] += 1
         if record.confidence is not None:
             conf_sum, conf_n = conf_sum + record.confidence, conf_n + 1
     increments = ", ".join(f"{name} = {name} + ?" for name in _COUNTERS)
