@@ -19,7 +19,7 @@ import numpy as np
 import pikepdf
 from PIL import Image, ImageFilter
 
-from tests.conftest import PAGES
+from tests.pages import PAGES
 
 KINDS = ["born-digital", "good-layer", "poor-layer", "blank", "undecodable", "scan"]
 BORN_DIGITAL_TEXT = (
@@ -35,11 +35,11 @@ def build(path: Path) -> Path:
         work = Path(folder)
         parts = [
             born_digital(work / "born.pdf", BORN_DIGITAL_TEXT),
-            _ocr_layered(scan, work / "good.pdf", shrink=1),
-            _ocr_layered(scan, work / "poor.pdf", shrink=5),
-            _image_pdf(_blank_scan(), work / "blank.pdf"),
+            ocr_layered(scan, work / "good.pdf", shrink=1),
+            ocr_layered(scan, work / "poor.pdf", shrink=5),
+            image_pdf(blank_scan(), work / "blank.pdf"),
             _without_unicode(born_digital(work / "plain.pdf", BORN_DIGITAL_TEXT)),
-            _image_pdf(Image.open(scan).convert("L"), work / "scan.pdf"),
+            image_pdf(Image.open(scan).convert("L"), work / "scan.pdf"),
         ]
         with pikepdf.new() as merged:
             for part in parts:
@@ -75,7 +75,7 @@ def _without_unicode(path: Path) -> Path:
     return path
 
 
-def _ocr_layered(scan: Path, path: Path, *, shrink: int) -> Path:
+def ocr_layered(scan: Path, path: Path, *, shrink: int) -> Path:
     """The scan with an invisible text layer from Tesseract reading it at 1/``shrink``."""
     image = Image.open(scan).convert("L")
     with tempfile.TemporaryDirectory() as folder:
@@ -100,7 +100,7 @@ def _ocr_layered(scan: Path, path: Path, *, shrink: int) -> Path:
     return path
 
 
-def _blank_scan() -> Image.Image:
+def blank_scan() -> Image.Image:
     """A scanned blank page: grey paper, sensor noise, a few specks of dust."""
     rng = np.random.default_rng(7)
     paper = rng.normal(228, 10, size=(3300, 2550))
@@ -109,7 +109,7 @@ def _blank_scan() -> Image.Image:
     return Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8))
 
 
-def _image_pdf(image: Image.Image, path: Path) -> Path:
+def image_pdf(image: Image.Image, path: Path) -> Path:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", dpi=(300, 300))
     layout = img2pdf.get_fixed_dpi_layout_fun((300, 300))

@@ -95,17 +95,22 @@ def read_page(doc: Document, index: int, *, engine: Engine, options: ReadOptions
     content = doc.content(index)
     look = _Look(doc, index, engine, options)
     route = layer_route(content, options.text_layer, look)
-    if route.source is PageSource.text_layer and content is not None:
-        return _page(index, route, text=content.text)
-    if content is not None and content.objects == 0:
-        return _page(index, Route(PageSource.blank, "nothing is drawn on the page"))
-    if content is not None:  # a PDF page: its thumbnail tells a blank page cheaply
+    if content is not None:  # a PDF page: routed before it is rendered for reading
+        size = (content.size[0] / 72, content.size[1] / 72)  # inches
+        if route.source is PageSource.text_layer:
+            return _page(index, route, size, options, text=content.text)
+        if content.objects == 0:
+            empty = Route(PageSource.blank, "nothing is drawn on the page")
+            return _page(index, empty, size, options)
         blank = blank_route(look.thumbnail(), THUMBNAIL_DPI)
+        if blank is not None:
+            return _page(index, blank, size, options)
     image, dpi, own = _reading_image(doc, index, options)
     if content is None:
-        blank = blank_route(image, dpi)
-    if blank is not None:
-        return _page(index, blank, dpi=dpi)
+        no_ink = blank_route(image, dpi)
+        if no_ink is not None:
+            inches = (image.width / (dpi or 300), image.height / (dpi or 300))
+            return _page(index, no_ink, inches, options, dpi=dpi)
     page, rotation, upright = _read_upright(engine, image, dpi, index, options)
     page, leveled = _read_level(engine, page, upright, dpi, index, options)
     warnings = page_warnings(page, options.low_confidence)
@@ -146,8 +151,20 @@ class _Look:
         return read.text, self.doc.region_text(self.index, box)
 
 
-def _page(index: int, route: Route, *, text: str = "", dpi: int | None = None) -> ReadPage:
-    """A page the engine did not read; a blank one is flagged as any blank page is."""
+def _page(
+    index: int,
+    route: Route,
+    inches: tuple[float, float],
+    options: ReadOptions,
+    *,
+    text: str = "",
+    dpi: int | None = None,
+) -> ReadPage:
+    """A page the engine did not read; a blank one is flagged as any blank page is.
+
+    With hOCR asked for, it gets a page element without words, so the document
+    formats keep every page (its own text stays in the PDF's layer and the record).
+    """
     blank = route.source is PageSource.blank
     result = PageResult(
         number=index + 1,
@@ -157,7 +174,15 @@ def _page(index: int, route: Route, *, text: str = "", dpi: int | None = None) -
         dpi=dpi,
         warnings=[PageWarning.blank_page] if blank else [],
     )
-    return ReadPage(result)
+    if not options.hocr:
+        return ReadPage(result)
+    res = dpi or options.dpi
+    width, height = round(inches[0] * res), round(inches[1] * res)
+    hocr = (
+        f"<div class='ocr_page' id='page_{index + 1}' title='image \"\"; bbox 0 0 {width} "
+        f"{height}; ppageno {index}; scan_res {res} {res}'>\n</div>\n"
+    )
+    return ReadPage(result, hocr)
 
 
 def _reading_image(
