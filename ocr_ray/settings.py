@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # interrupted (its coordinator died) and may be resumed.
     heartbeat_s: float = Field(default=10.0, gt=0)
     include_dashboard: bool = False  # for a local Ray; cluster heads always run it
+    # A local Ray that a run starts stays up for later runs until it has served no
+    # ocr_ray process for this long (seconds); 0: each run stops the Ray it started.
+    keep_local_ray_s: float = Field(default=600.0, ge=0)
 
     @field_validator("home")
     @classmethod

@@ -28,6 +28,7 @@ _HOME = Path(tempfile.mkdtemp(prefix="ocr-ray-tests-"))
 os.environ.update(
     OCR_RAY_HOME=str(_HOME),
     OCR_RAY_INCLUDE_DASHBOARD="0",
+    OCR_RAY_KEEP_LOCAL_RAY_S="0",  # each run its own Ray, as isolated as tests need
     OCR_RAY_TEST_CRASH_DIR=str(_HOME / "crash-markers"),
     PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
 )

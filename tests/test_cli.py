@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -19,9 +20,16 @@ from tests.conftest import PAGES, REPO
 OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
 
 
-def run_cli(*args: str, store: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, store: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [OCR_RAY, "--store", store, *args], capture_output=True, text=True, timeout=300, cwd=REPO
+        [OCR_RAY, "--store", store, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env=env,
     )
 
 
@@ -225,6 +233,40 @@ def test_runs_reuse_a_local_ray_that_up_started(tmp_path: Path, store_url: str) 
     Path("/tmp/ray/ray_current_cluster").write_text(address)
     done = run_cli("run", str(folder), "--out", str(tmp_path / "c"), "--quiet", store=store_url)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_run_keeps_its_local_ray_warm_until_idle(tmp_path: Path, store_url: str) -> None:
+    import psutil
+    import ray
+
+    ray.shutdown()  # this test process's own Ray: the runs below start and share one
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(PAGES / "phototest.tif", folder)
+    home = tmp_path / "home"
+    env = dict(os.environ, OCR_RAY_KEEP_LOCAL_RAY_S="4", OCR_RAY_HOME=str(home))
+    said, nodes = [], []
+    for name in ("first", "second"):
+        done = run_cli("run", str(folder), "--out", str(tmp_path / name), store=store_url, env=env)
+        assert done.returncode == 0, done.stderr
+        said.append(next(x for x in done.stderr.splitlines() if x.startswith("ocr-ray: ")))
+        (record,) = [
+            json.loads(x) for x in (tmp_path / name / "results.jsonl").read_text().splitlines()
+        ]
+        nodes.append(record["node_id"])
+    assert said[0].startswith("ocr-ray: starting a local Ray that stays up for later runs")
+    assert said[1].startswith("ocr-ray: joining the local Ray at"), said
+    assert nodes[0] == nodes[1]
+    session = (home / "local-ray-session").read_text().strip()
+    # No run uses it: the keeper stops that Ray's processes after 4 s, and itself.
+    deadline = time.monotonic() + 60
+    while (home / "local-ray-session").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not (home / "local-ray-session").exists()
+    left = [
+        p for p in psutil.process_iter(["cmdline"]) if session in " ".join(p.info["cmdline"] or [])
+    ]
+    assert left == []
 
 
 def _ray_job_names(dashboard: str) -> list[str]:

@@ -30,6 +30,9 @@ from ocr_ray.plugins import Engine, PageText
 # beyond the upper bound the "tilt" is more likely a layout quirk than a skewed scan.
 MIN_DESKEW_DEG = 0.5
 MAX_DESKEW_DEG = 10.0
+# Points of mean word confidence (0-100) a turned reading must gain to be kept; turned
+# pages of the corpus gain 53 or more (or read as well, no longer sideways).
+TURN_MARGIN = 10.0
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,9 @@ def _read_upright(
     Orientation detection costs about half a recognition, so it runs only on pages
     whose first reading is doubtful, or whose lines ran top to bottom (Tesseract reads
     many sideways pages that way, well, but the page and its boxes stay sideways). The
-    turned reading is kept if it is better, or as good and no longer sideways.
+    turned reading is kept if it is clearly more confident (by ``TURN_MARGIN``: a
+    wrongly turned page of poor print can read a little more confidently, garbage and
+    all, while a truly turned one reads far better), or as good and no longer sideways.
     """
     page = engine.recognize(image, dpi=dpi, page=index, hocr=options.hocr)
     doubtful = _doubtful(page, options.low_confidence) or page.vertical
@@ -233,7 +238,7 @@ def _read_upright(
     upright = image.rotate(-turn, expand=True)
     turned = engine.recognize(upright, dpi=dpi, page=index, hocr=options.hocr)
     first, second = page.confidence or 0, turned.confidence or 0
-    if second > first or (page.vertical and not turned.vertical and second >= first):
+    if second > first + TURN_MARGIN or (page.vertical and not turned.vertical and second >= first):
         return turned, turn, upright
     return page, 0, image
 

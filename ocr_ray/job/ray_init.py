@@ -13,6 +13,7 @@ import ray
 from ray.job_config import JobConfig
 
 from ocr_ray.exceptions import ConfigurationError, UsageError
+from ocr_ray.job.keeper import note_user, start_keeper
 from ocr_ray.job.narration import ray_start_up, say
 from ocr_ray.settings import get_settings
 
@@ -34,7 +35,12 @@ def connect(address: str | None = None, *, job: dict[str, str] | None = None) ->
         os.environ.setdefault(name, value)
     if address is None:
         _forget_dead_local_ray()
-    say(_joining(address))
+        running = _local_ray() or _start_kept()
+        if running:
+            note_user()
+        say(_joining(running) if running else _STARTING)
+    else:
+        say(f"joining Ray at {address}...")
     with ray_start_up():
         context = ray.init(
             address=address,
@@ -50,13 +56,27 @@ def connect(address: str | None = None, *, job: dict[str, str] | None = None) ->
     say(f"Ray is ready: {cpus} CPUs{dashboard}")
 
 
-def _joining(address: str | None) -> str:
-    if address is not None:
-        return f"joining Ray at {address}..."
-    running = _local_ray()
-    if running:
-        return f"joining the local Ray at {running}..."
-    return "starting a local Ray (a few seconds; 'ocr-ray up' keeps one running)..."
+_STARTING = "starting a local Ray for this run (a few seconds)..."
+
+
+def _joining(running: str) -> str:
+    return f"joining the local Ray at {running}..."
+
+
+def _start_kept() -> str | None:
+    """Start a local Ray that stays warm for later runs (``job.keeper``), unless the
+    operator set ``keep_local_ray_s`` to 0; its address."""
+    idle = get_settings().keep_local_ray_s
+    if not idle:
+        return None
+    minutes = f"{idle / 60:g} min" if idle >= 60 else f"{idle:g} s"
+    say(
+        f"starting a local Ray that stays up for later runs until {minutes} without one "
+        "(a few seconds; 'ocr-ray down' stops it)..."
+    )
+    address = start_local(dashboard=get_settings().include_dashboard)
+    start_keeper(idle)
+    return address
 
 
 def _local_ray() -> str | None:
@@ -123,8 +143,8 @@ def start_local(cpus: int | None = None, *, dashboard: bool = True) -> str:
     from ray._private import utils
 
     session = os.path.realpath(Path(utils.get_ray_address_file(None)).with_name("session_latest"))
-    _local_note().parent.mkdir(parents=True, exist_ok=True)
-    _local_note().write_text(session, encoding="utf-8")
+    local_note().parent.mkdir(parents=True, exist_ok=True)
+    local_note().write_text(session, encoding="utf-8")
     return str(utils.read_ray_address())
 
 
@@ -136,7 +156,7 @@ def stop_local() -> bool:
     """
     import psutil
 
-    note = _local_note()
+    note = local_note()
     if not note.exists():
         return False
     session = note.read_text(encoding="utf-8").strip()
@@ -163,7 +183,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _local_note() -> Path:
+def local_note() -> Path:
+    """Where the session of the Ray that ``start_local`` started is noted."""
     return get_settings().home / "local-ray-session"
 
 

@@ -1,0 +1,88 @@
+"""A local Ray that stays warm between runs and stops itself once idle.
+
+A run (or ``submit()``, or ``ocr-ray serve``) that finds no local Ray starts one as
+``ocr-ray up`` does, and with it this keeper, a small detached process. Each ocr_ray
+process that joins a local Ray notes its pid under ``OCR_RAY_HOME/local-ray-users/``;
+the keeper stops that Ray (``ray_init.stop_local``: its processes only) once no noted
+process has been alive for ``keep_local_ray_s`` seconds. ``ocr-ray down`` stops it at
+once; ``OCR_RAY_KEEP_LOCAL_RAY_S=0`` keeps the old way, a Ray per run.
+
+    python -m ocr_ray.job.keeper IDLE_S
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ocr_ray.settings import get_settings
+
+_POLL_S = 2.0
+
+
+def users_folder() -> Path:
+    """Where the processes using a kept local Ray note their pids."""
+    return get_settings().home / "local-ray-users"
+
+
+def note_user() -> None:
+    """Note this process as a user of the local Ray until it exits."""
+    folder = users_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    mark = folder / str(os.getpid())
+    mark.touch()
+    atexit.register(lambda: mark.unlink(missing_ok=True))
+
+
+def start_keeper(idle_s: float) -> None:
+    """Start the keeper of the local Ray just started, detached from this process."""
+    subprocess.Popen(
+        [sys.executable, "-m", "ocr_ray.job.keeper", str(idle_s)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C in the run's terminal does not reach it
+    )
+
+
+def live_users() -> list[int]:
+    """The noted pids still alive; the marks of dead ones are removed."""
+    alive = []
+    for mark in users_folder().glob("*"):
+        try:
+            pid = int(mark.name)
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError):
+            mark.unlink(missing_ok=True)
+            continue
+        except PermissionError:  # alive, another user's
+            pass
+        alive.append(pid)
+    return alive
+
+
+def keep(idle_s: float) -> None:
+    """Wait until the kept Ray has had no user for ``idle_s`` seconds, then stop it.
+
+    Returns at once when the Ray's note is gone (``ocr-ray down`` stopped it).
+    """
+    from ocr_ray.job.ray_init import local_note, stop_local
+
+    quiet_since = time.monotonic()
+    while local_note().exists():
+        if live_users():
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= idle_s:
+            stop_local()
+            return
+        time.sleep(min(_POLL_S, max(idle_s / 4, 0.1)))
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        keep(float(sys.argv[1]))
