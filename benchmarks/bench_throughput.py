@@ -1,6 +1,6 @@
 """Throughput, accuracy and driver memory of ocr_ray against its peers, side by side.
 
-Runs, on the same pages in one go:
+Runs, on the same pages in one go (after the cold-start comparison, ``run_cold_starts``):
   xargs    the tesseract CLI per page through ``xargs -P <cores>`` with OMP_THREAD_LIMIT=1
   threads  a ThreadPoolExecutor over pytesseract (the common naive design, default env)
   pool     a process pool, each process holding one loaded tesserocr engine (engine limit)
@@ -150,9 +150,12 @@ def run_ocr_ray_steady(pages: list[Path], workdir: Path) -> tuple[float, dict[st
     return elapsed, texts, peak[0] / 2**20
 
 
-def run_ocr_ray_cli(pages: list[Path], workdir: Path) -> float:
+def run_ocr_ray_cli(pages: list[Path], workdir: Path, keep_s: float = 0) -> float:
+    """``ocr-ray run`` as a fresh process; ``keep_s``: how long a Ray it starts stays."""
     folder = workdir / "e2e"
-    folder.mkdir()
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(workdir / "e2e-out", ignore_errors=True)
+    folder.mkdir(parents=True)
     for index, page in enumerate(pages):
         os.symlink(page, folder / f"{index:03d}-{page.name}")
     command = [
@@ -167,9 +170,40 @@ def run_ocr_ray_cli(pages: list[Path], workdir: Path) -> float:
         "--formats",
         "jsonl",
     ]
+    env = dict(os.environ, OCR_RAY_KEEP_LOCAL_RAY_S=str(keep_s))
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - started
+
+
+def run_cold_starts(pages: list[Path], cores: int, workdir: Path, rounds: int) -> None:
+    """A cold ``ocr-ray run`` against ``xargs tesseract``, alternated: a Ray per run
+    (``OCR_RAY_KEEP_LOCAL_RAY_S=0``), the first run that keeps its Ray, and a later run
+    that finds it warm (a fresh process each time). Prints medians and time ratios."""
+    ocr_ray_cli = str(REPO / ".venv" / "bin" / "ocr-ray")
+    times: dict[str, list[float]] = {"xargs": [], "own Ray": [], "first": [], "warm": []}
+    for n in range(rounds):
+        shutil.rmtree(workdir / "xargs", ignore_errors=True)
+        times["xargs"].append(timed(lambda: run_xargs(pages, cores, workdir))[0])
+        times["own Ray"].append(run_ocr_ray_cli(pages, workdir / f"own{n}"))
+        times["first"].append(run_ocr_ray_cli(pages, workdir / f"first{n}", keep_s=600))
+        times["warm"].append(run_ocr_ray_cli(pages, workdir / f"warm{n}", keep_s=600))
+        subprocess.run([ocr_ray_cli, "down"], check=True, stdout=subprocess.DEVNULL)
+        print("round", n + 1, {k: round(v[-1], 2) for k, v in times.items()}, flush=True)
+    xargs = statistics.median(times["xargs"])
+    print(
+        f"\ncold start, {len(pages)} pages, median of {rounds} (time / xargs time; target <= 0.9):"
+    )
+    for name, label in (
+        ("own Ray", "ocr-ray run, a Ray per run"),
+        ("first", "ocr-ray run, starting a kept Ray"),
+        ("warm", "ocr-ray run, the kept Ray warm"),
+    ):
+        seconds = statistics.median(times[name])
+        print(f"  {label:36} {seconds:6.2f} s  {seconds / xargs:.3f}")
+    print(f"  {'xargs -P cores tesseract':36} {xargs:6.2f} s")
 
 
 def run_ocr_ray_cli_reusing(pages: list[Path], workdir: Path) -> float:
@@ -200,6 +234,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=32)
     parser.add_argument("--corpus", type=Path, default=corpus)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--cold-rounds", type=int, default=3)
+    parser.add_argument("--cold-only", action="store_true", help="only the cold-start runs")
     args = parser.parse_args()
     pages = pick_pages(args.corpus, args.pages)
     n = len(pages)
@@ -207,6 +243,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ocr-ray-bench-") as tmp:
         workdir = Path(tmp)
         os.environ.setdefault("OCR_RAY_HOME", str(workdir / "home"))
+        run_cold_starts(pages, args.cores, workdir, args.cold_rounds)
+        if args.cold_only:
+            return
         results: dict[str, tuple[float, float]] = {}
         t, texts = timed(lambda: run_xargs(pages, args.cores, workdir))
         results["xargs tesseract CLI"] = (t, mean_cer(texts, pages))
@@ -220,7 +259,6 @@ def main() -> None:
 
         ray.shutdown()
         e2e = run_ocr_ray_cli(pages, workdir)
-        shutil.rmtree(workdir / "e2e-out", ignore_errors=True)
         e2e_up = run_ocr_ray_cli_reusing(pages, workdir)
 
     print(f"\n{'contender':28} {'seconds':>8} {'pages/s':>8} {'mean CER':>9}")

@@ -258,15 +258,20 @@ def test_a_run_keeps_its_local_ray_warm_until_idle(tmp_path: Path, store_url: st
     assert said[1].startswith("ocr-ray: joining the local Ray at"), said
     assert nodes[0] == nodes[1]
     session = (home / "local-ray-session").read_text().strip()
-    # No run uses it: the keeper stops that Ray's processes after 4 s, and itself.
+
+    # No run uses it: the keeper stops that Ray's processes after 4 s, then itself.
+    def left() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if session in " ".join(p.info["cmdline"] or [])
+        ]
+
     deadline = time.monotonic() + 60
-    while (home / "local-ray-session").exists() and time.monotonic() < deadline:
+    while (left() or (home / "local-ray-session").exists()) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not (home / "local-ray-session").exists()
-    left = [
-        p for p in psutil.process_iter(["cmdline"]) if session in " ".join(p.info["cmdline"] or [])
-    ]
-    assert left == []
+    assert left() == []
 
 
 def _ray_job_names(dashboard: str) -> list[str]:

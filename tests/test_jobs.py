@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pikepdf
 import pikepdf.pdfa
+import pypdfium2
 import pytest
 from PIL import Image, ImageOps
 
@@ -75,6 +76,12 @@ def test_pages_take_their_paths_and_archives_are_pdfa(inputs: Path, tmp_path: Pa
         written = out / records[name].outputs["pdfa"]
         assert pikepdf.pdfa.validate_written(written, "2b").passed, name
         assert written.parent.name == "pdfa"
+    # In the searchable PDF, the re-read page has the new text layer only (the poor one
+    # is dropped, as OCRmyPDF's --redo-ocr does); the good layer's page keeps its own.
+    with pypdfium2.PdfDocument(str(out / records["mixed.pdf"].outputs["pdf"])) as pdf:
+        for index in (1, 2):
+            text = pdf[index].get_textpage().get_text_bounded()
+            assert cer(text, ground_truth(mixed_pdf.SCAN)) <= 0.05, index
     refused = records["core-font.pdf"].checks["pdfa"]
     assert not refused.passed and any("font" in f.lower() for f in refused.findings)
     with pikepdf.open(out / records["core-font.pdf"].outputs["pdfa"]) as plain:

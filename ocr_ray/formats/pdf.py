@@ -36,6 +36,8 @@ def searchable_pdf(path: str, kind: Kind, pages: Sequence[DocumentPage], *, syst
                 out.pages.append(source.pages[position[page.index]])
                 if page.rotation:
                     out.pages[-1].rotate(page.rotation, relative=True)
+                if page.replaces_layer:  # as OCRmyPDF's --redo-ocr: the new layer only
+                    drop_invisible_text(out, out.pages[-1])
             target = out.pages[-1]
             if page.index in layer_of:
                 target.add_overlay(layer_of[page.index], None)
@@ -44,6 +46,54 @@ def searchable_pdf(path: str, kind: Kind, pages: Sequence[DocumentPage], *, syst
         for image in images:
             image.close()
         return buffer.getvalue()
+
+
+def drop_invisible_text(pdf: Any, page: Any) -> None:
+    """Remove the text drawn invisibly (render mode 3, an OCR layer) from ``page``, in
+    its content and the forms it draws; visible text and everything else stay."""
+    import pikepdf
+
+    page.obj.Contents = pdf.make_stream(_visible_only(pikepdf.parse_content_stream(page)))
+    forms = page.obj.get("/Resources", {}).get("/XObject", {})
+    for name, form in list(forms.items()):
+        if form.get("/Subtype") == "/Form":
+            # A copy: the same form may be drawn by pages that keep their layer.
+            copy = pdf.make_stream(_visible_only(pikepdf.parse_content_stream(form)))
+            for key, value in form.items():
+                if key not in ("/Length", "/Filter", "/DecodeParms"):
+                    copy[key] = value
+            forms[name] = copy
+
+
+def _visible_only(instructions: list[Any]) -> bytes:
+    """The content stream without its text objects that show text only invisibly."""
+    import pikepdf
+
+    kept: list[Any] = []
+    block: list[Any] = []
+    mode, shown_visibly, shown = 0, False, False
+    for instruction in instructions:
+        operator = str(instruction.operator)
+        if operator == "Tr":
+            mode = int(instruction.operands[0])
+        if operator == "BT":
+            block, shown_visibly, shown = [instruction], False, False
+            continue
+        if not block:
+            kept.append(instruction)
+            continue
+        block.append(instruction)
+        if operator in _TEXT_SHOWING:
+            shown = True
+            shown_visibly = shown_visibly or mode != 3
+        if operator == "ET":
+            if shown_visibly or not shown:
+                kept.extend(block)
+            block = []
+    return bytes(pikepdf.unparse_content_stream(kept + block))
+
+
+_TEXT_SHOWING = frozenset({"Tj", "TJ", "'", '"'})
 
 
 def _image_pdf(image: Image.Image, dpi: int):  # type: ignore[no-untyped-def]

@@ -55,6 +55,7 @@ class ReadPage:
     hocr: str | None = None
     leveled: Image.Image | None = None  # the deskewed image the text was read from
     own_dpi: int | None = None  # an image read smaller than it is: its own resolution
+    replaces_layer: bool = False  # read again over an earlier invisible OCR layer
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def read_page(doc: Document, index: int, *, engine: Engine, options: ReadOptions
         dpi=dpi,
         warnings=warnings,
     )
-    return ReadPage(result, page.hocr, leveled, own)
+    replaces = content is not None and content.invisible_chars > 0
+    return ReadPage(result, page.hocr, leveled, own, replaces)
 
 
 @dataclass

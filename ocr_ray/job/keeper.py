@@ -7,7 +7,7 @@ the keeper stops that Ray (``ray_init.stop_local``: its processes only) once no 
 process has been alive for ``keep_local_ray_s`` seconds. ``ocr-ray down`` stops it at
 once; ``OCR_RAY_KEEP_LOCAL_RAY_S=0`` keeps the old way, a Ray per run.
 
-    python -m ocr_ray.job.keeper IDLE_S
+    python -m ocr_ray.job.keeper IDLE_S SESSION_FOLDER
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ def note_user() -> None:
     atexit.register(lambda: mark.unlink(missing_ok=True))
 
 
-def start_keeper(idle_s: float) -> None:
-    """Start the keeper of the local Ray just started, detached from this process."""
+def start_keeper(idle_s: float, session: str) -> None:
+    """Start the keeper of the local Ray just started (its session folder), detached
+    from this process."""
     subprocess.Popen(
-        [sys.executable, "-m", "ocr_ray.job.keeper", str(idle_s)],
+        [sys.executable, "-m", "ocr_ray.job.keeper", str(idle_s), session],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -66,23 +67,26 @@ def live_users() -> list[int]:
     return alive
 
 
-def keep(idle_s: float) -> None:
-    """Wait until the kept Ray has had no user for ``idle_s`` seconds, then stop it.
-
-    Returns at once when the Ray's note is gone (``ocr-ray down`` stopped it).
-    """
-    from ocr_ray.job.ray_init import local_note, stop_local
+def keep(idle_s: float, session: str) -> None:
+    """Wait until the Ray of ``session`` has had no user for ``idle_s`` seconds, then
+    stop it (that session's processes, whatever the note now says). Returns when that
+    Ray is gone another way (``ocr-ray down``)."""
+    from ocr_ray.job.ray_init import local_note, session_processes, stop_session
 
     quiet_since = time.monotonic()
-    while local_note().exists():
+    while session_processes(session):
         if live_users():
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= idle_s:
-            stop_local()
-            return
+            stop_session(session)
+            break
         time.sleep(min(_POLL_S, max(idle_s / 4, 0.1)))
+    note = local_note()
+    with contextlib.suppress(OSError):
+        if note.read_text(encoding="utf-8").strip() == session:
+            note.unlink()
 
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        keep(float(sys.argv[1]))
+        keep(float(sys.argv[1]), sys.argv[2])

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import ray
 from ray.job_config import JobConfig
@@ -75,7 +76,7 @@ def _start_kept() -> str | None:
         "(a few seconds; 'ocr-ray down' stops it)..."
     )
     address = start_local(dashboard=get_settings().include_dashboard)
-    start_keeper(idle)
+    start_keeper(idle, local_note().read_text(encoding="utf-8").strip())
     return address
 
 
@@ -149,20 +150,24 @@ def start_local(cpus: int | None = None, *, dashboard: bool = True) -> str:
 
 
 def stop_local() -> bool:
-    """Stop the Ray that ``start_local`` started, and nothing else; False if none is noted.
+    """Stop the Ray that ``start_local`` started, and nothing else; False if none is noted."""
+    note = local_note()
+    if not note.exists():
+        return False
+    stop_session(note.read_text(encoding="utf-8").strip())
+    note.unlink(missing_ok=True)
+    return True
+
+
+def stop_session(session: str) -> None:
+    """Stop the processes of one Ray session (its folder), and their children.
 
     ``ray stop`` would stop every Ray on the machine, other users' and containers'
     included: only the processes of this one's session are stopped here.
     """
     import psutil
 
-    note = local_note()
-    if not note.exists():
-        return False
-    session = note.read_text(encoding="utf-8").strip()
-    ours = [
-        p for p in psutil.process_iter(["cmdline"]) if session in " ".join(p.info["cmdline"] or [])
-    ]
+    ours = session_processes(session)
     ours += [child for p in ours for child in _children(p)]
     for process in ours:
         with contextlib.suppress(psutil.Error):
@@ -171,9 +176,19 @@ def stop_local() -> bool:
     for process in alive:
         with contextlib.suppress(psutil.Error):
             process.kill()
-    note.unlink()
     _forget_dead_local_ray()
-    return True
+
+
+def session_processes(session: str) -> list[Any]:
+    """The processes whose command line names the Ray session folder ``session`` (but
+    this one, whose may: the keeper's)."""
+    import psutil
+
+    return [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if session in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid()
+    ]
 
 
 def _free_port() -> int:

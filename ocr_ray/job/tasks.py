@@ -115,6 +115,7 @@ def document_parts(
             dpi=read.result.dpi or options.read.dpi,
             leveled=read.leveled,
             own_dpi=read.own_dpi,
+            replaces_layer=read.replaces_layer,
         )
         for read in reads
     ]

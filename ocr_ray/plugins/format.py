@@ -81,6 +81,7 @@ class DocumentPage:
     dpi: int  # resolution of the image the boxes refer to
     leveled: Image.Image | None = None  # the deskewed page, which replaces the original
     own_dpi: int | None = None  # an image read smaller than it is: its own resolution
+    replaces_layer: bool = False  # read again over an earlier invisible OCR layer, to drop
 
 
 @dataclass(frozen=True)
