@@ -46,7 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
         os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
         print(HAPROXY_EXPOSURE, file=sys.stderr)
-    connect(args.address)
+    connect(args.address, keep=False)  # its Ray lives as long as it serves (HAProxy's env)
     serve.start(http_options={"host": args.host, "port": args.port})
     serve.run(app, name="ocr-ray", route_prefix="/", blocking=False)
     job_runner(get_settings().resolved_store_url)  # resumes unfinished API jobs

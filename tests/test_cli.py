@@ -258,6 +258,8 @@ def test_a_run_keeps_its_local_ray_warm_until_idle(tmp_path: Path, store_url: st
     assert said[1].startswith("ocr-ray: joining the local Ray at"), said
     assert nodes[0] == nodes[1]
     session = (home / "local-ray-session").read_text().strip()
+    # Each run noted itself in the Ray's own folder, whatever its OCR_RAY_HOME.
+    assert (Path(session) / "ocr-ray-users").is_dir()
 
     # No run uses it: the keeper stops that Ray's processes after 4 s, then itself.
     def left() -> list[psutil.Process]:

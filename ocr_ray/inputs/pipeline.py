@@ -14,7 +14,7 @@ from PIL import Image
 
 from ocr_ray.exceptions import OcrTimeoutError
 from ocr_ray.inputs.documents import Document, Kind, open_document
-from ocr_ray.inputs.pdf_page import Box
+from ocr_ray.inputs.pdf_page import Box, PageContent
 from ocr_ray.inputs.routing import (
     THUMBNAIL_DPI,
     Route,
@@ -100,23 +100,15 @@ def read_page(doc: Document, index: int, *, engine: Engine, options: ReadOptions
     look = _Look(doc, index, engine, options)
     route = layer_route(content, options.text_layer, look)
     if content is not None:  # a PDF page: routed before it is rendered for reading
-        size = (content.size[0] / 72, content.size[1] / 72)  # inches
-        if route.source is PageSource.text_layer:
-            return _page(index, route, size, options, text=content.text)
-        if content.objects == 0:
-            empty = Route(PageSource.blank, "nothing is drawn on the page")
-            return _page(index, empty, size, options)
-        blank = blank_route(look.thumbnail(), THUMBNAIL_DPI)
-        if blank is not None:
-            return _page(index, blank, size, options)
+        unread = _unread_pdf_page(content, route, look)
+        if unread is not None:
+            return unread
     image, dpi, own = _reading_image(doc, index, options)
-    if content is None:
-        no_ink = blank_route(image, dpi)
-        if no_ink is not None:
-            inches = (image.width / (dpi or 300), image.height / (dpi or 300))
-            return _page(index, no_ink, inches, options, dpi=dpi)
-    page, rotation, upright = _read_upright(engine, image, dpi, index, options)
-    page, leveled = _read_level(engine, page, upright, dpi, index, options)
+    no_ink = blank_route(image, dpi) if content is None else None
+    if no_ink is not None:
+        inches = (image.width / (dpi or 300), image.height / (dpi or 300))
+        return _page(index, no_ink, inches, options, dpi=dpi)
+    page, rotation, leveled = _engine_reads(engine, image, dpi, index, options)
     warnings = page_warnings(page, options.low_confidence)
     result = PageResult(
         number=index + 1,
@@ -130,6 +122,28 @@ def read_page(doc: Document, index: int, *, engine: Engine, options: ReadOptions
     )
     replaces = content is not None and content.invisible_chars > 0
     return ReadPage(result, page.hocr, leveled, own, replaces)
+
+
+def _unread_pdf_page(content: PageContent, route: Route, look: _Look) -> ReadPage | None:
+    """The PDF page as its text layer gives it, or as blank; None: the engine reads it."""
+    size = (content.size[0] / 72, content.size[1] / 72)  # inches
+    index, options = look.index, look.options
+    if route.source is PageSource.text_layer:
+        return _page(index, route, size, options, text=content.text)
+    if content.objects == 0:
+        return _page(index, Route(PageSource.blank, "nothing is drawn on the page"), size, options)
+    blank = blank_route(look.thumbnail(), THUMBNAIL_DPI)
+    return _page(index, blank, size, options) if blank is not None else None
+
+
+def _engine_reads(
+    engine: Engine, image: Image.Image, dpi: int | None, index: int, options: ReadOptions
+) -> tuple[PageText, int, Image.Image | None]:
+    """The engine's reading of the page turned upright and levelled as asked; how far
+    it was turned, and the levelled image if it was levelled."""
+    page, rotation, upright = _read_upright(engine, image, dpi, index, options)
+    page, leveled = _read_level(engine, page, upright, dpi, index, options)
+    return page, rotation, leveled
 
 
 @dataclass

@@ -1,11 +1,12 @@
 """A local Ray that stays warm between runs and stops itself once idle.
 
-A run (or ``submit()``, or ``ocr-ray serve``) that finds no local Ray starts one as
-``ocr-ray up`` does, and with it this keeper, a small detached process. Each ocr_ray
-process that joins a local Ray notes its pid under ``OCR_RAY_HOME/local-ray-users/``;
-the keeper stops that Ray (``ray_init.stop_local``: its processes only) once no noted
-process has been alive for ``keep_local_ray_s`` seconds. ``ocr-ray down`` stops it at
-once; ``OCR_RAY_KEEP_LOCAL_RAY_S=0`` keeps the old way, a Ray per run.
+A run (or ``submit()``) that finds no local Ray starts one as ``ocr-ray up`` does,
+and with it this keeper, a small detached process. Each ocr_ray process that joins a
+local Ray notes its pid in that Ray's own session folder (``ocr-ray-users/``), so
+processes with another ``OCR_RAY_HOME`` count too; the keeper stops that Ray (its
+processes only) once no noted process has been alive for ``keep_local_ray_s`` seconds.
+``ocr-ray down`` stops it at once; ``OCR_RAY_KEEP_LOCAL_RAY_S=0`` keeps the old way, a
+Ray per run.
 
     python -m ocr_ray.job.keeper IDLE_S SESSION_FOLDER
 """
@@ -20,22 +21,26 @@ import sys
 import time
 from pathlib import Path
 
-from ocr_ray.settings import get_settings
-
 _POLL_S = 2.0
 
 
-def users_folder() -> Path:
-    """Where the processes using a kept local Ray note their pids."""
-    return get_settings().home / "local-ray-users"
+def users_folder(session: str) -> Path:
+    """Where the processes using the Ray of ``session`` (its folder) note their pids."""
+    return Path(session) / "ocr-ray-users"
 
 
-def note_user() -> None:
-    """Note this process as a user of the local Ray until it exits."""
-    folder = users_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    mark = folder / str(os.getpid())
-    mark.touch()
+def note_user(session: str) -> None:
+    """Note this process as a user of the Ray of ``session`` until it exits."""
+    if not session:
+        return
+    mark = users_folder(session) / str(os.getpid())
+    if mark.exists():
+        return
+    try:
+        mark.parent.mkdir(exist_ok=True)
+        mark.touch()
+    except OSError:  # another user's Ray: its keeper, if any, is theirs
+        return
     atexit.register(lambda: mark.unlink(missing_ok=True))
 
 
@@ -51,10 +56,10 @@ def start_keeper(idle_s: float, session: str) -> None:
     )
 
 
-def live_users() -> list[int]:
+def live_users(session: str) -> list[int]:
     """The noted pids still alive; the marks of dead ones are removed."""
     alive = []
-    for mark in users_folder().glob("*"):
+    for mark in users_folder(session).glob("*"):
         try:
             pid = int(mark.name)
             os.kill(pid, 0)
@@ -75,7 +80,7 @@ def keep(idle_s: float, session: str) -> None:
 
     quiet_since = time.monotonic()
     while session_processes(session):
-        if live_users():
+        if live_users(session):
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= idle_s:
             stop_session(session)

@@ -21,11 +21,14 @@ from ocr_ray.settings import get_settings
 WORKER_ENV = {"OMP_THREAD_LIMIT": "1"}
 
 
-def connect(address: str | None = None, *, job: dict[str, str] | None = None) -> None:
+def connect(
+    address: str | None = None, *, job: dict[str, str] | None = None, keep: bool = True
+) -> None:
     """Join Ray at ``address`` (``None``: start or join a local Ray; ``"auto"``; ``ray://``).
 
     ``job``: the Ray job's metadata when this call starts the driver (its ``job_name``
-    is what the dashboard lists).
+    is what the dashboard lists). ``keep``: a local Ray started here stays warm for
+    later runs (``job.keeper``); False: it lives as long as this process.
     """
     if ray.is_initialized():
         return
@@ -36,9 +39,7 @@ def connect(address: str | None = None, *, job: dict[str, str] | None = None) ->
         os.environ.setdefault(name, value)
     if address is None:
         _forget_dead_local_ray()
-        running = _local_ray() or _start_kept()
-        if running:
-            note_user()
+        running = _local_ray() or (_start_kept() if keep else None)
         say(_joining(running) if running else _STARTING)
     else:
         say(f"joining Ray at {address}...")
@@ -50,6 +51,8 @@ def connect(address: str | None = None, *, job: dict[str, str] | None = None) ->
             configure_logging=False,
             job_config=JobConfig(metadata=job or {}),
         )
+    if address is None and running:  # a Ray that outlives this process: its keeper asks
+        note_user(str(getattr(context, "address_info", {}).get("session_dir", "")))
     cpus = int(ray.cluster_resources().get("CPU", 0))
     dashboard = ""
     if context.dashboard_url:  # ocr-ray serve and the library say it too, not only up
@@ -76,7 +79,9 @@ def _start_kept() -> str | None:
         "(a few seconds; 'ocr-ray down' stops it)..."
     )
     address = start_local(dashboard=get_settings().include_dashboard)
-    start_keeper(idle, local_note().read_text(encoding="utf-8").strip())
+    session = local_note().read_text(encoding="utf-8").strip()
+    note_user(session)  # before the keeper looks, so it never finds the Ray unused
+    start_keeper(idle, session)
     return address
 
 
