@@ -15,8 +15,9 @@ Peers, one process per core, on the same files, alternating runs:
   ocrmypdf  ``ocrmypdf -j 1 --output-type pdf --optimize 0`` in its best matching mode
             for each kind: ``--redo-ocr`` on poor-layer files, ``--skip-text`` on the rest
 
-Prints pages/s of each, their ratio, and CER per kind (OCRmyPDF's and ocr_ray's output
-PDFs read back with ``pdftotext``, page by page, so both are judged alike).
+Prints pages/s of each, their ratio, and CER per kind, of the plain text each gives
+(ocr_ray's records, OCRmyPDF's sidecar) and of each one's output PDF read back with
+``pdftotext``, page by page.
 
     .venv/bin/python benchmarks/bench_mixed.py [--rounds 3] [--corpus DIR]
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import shutil
 import statistics
@@ -146,6 +148,7 @@ def run_ocrmypdf(files: list[Path], root: Path, out: Path, workers: int) -> floa
         target = out / pdf.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         options = ["-q", "-j", "1", mode, "--output-type", "pdf", "--optimize", "0"]
+        options += ["--sidecar", str(target.with_suffix(".txt"))]
         command = [sys.executable, "-m", "ocrmypdf", *options, str(pdf), str(target)]
         subprocess.run(command, check=True, env=env)
 
@@ -168,20 +171,49 @@ def run_ocr_ray(root: Path, out: Path, home: Path) -> float:
     return time.perf_counter() - started
 
 
-def cer_by_kind(truths: dict[str, list[str | None]], root: Path, outputs: Path) -> dict[str, float]:
-    """Mean CER per kind of the output PDFs' pages; born-digital against the input's layer."""
+def cer_by_kind(
+    truths: dict[str, list[str | None]], root: Path, texts: dict[str, list[str]]
+) -> dict[str, float]:
+    """Mean CER per kind of ``texts`` (each file's page texts); born-digital pages
+    against the input's own text layer."""
     found: dict[str, list[float]] = {}
     for key, pages in truths.items():
-        produced = _output(outputs, key)
         layer = page_texts(root / key)
-        read = page_texts(produced)
         for number, truth in enumerate(pages):
             expected = layer[number] if truth is None else truth
-            got = read[number] if number < len(read) else ""
+            got = texts[key][number] if number < len(texts[key]) else ""
             found.setdefault(key.split("/")[0], []).append(
                 cer(got, expected) if expected.strip() else float(bool(got.strip()))
             )
     return {kind: statistics.mean(values) for kind, values in found.items()}
+
+
+def pdf_texts(truths: dict[str, list[str | None]], outputs: Path) -> dict[str, list[str]]:
+    """Each output PDF's page texts, as ``pdftotext`` reads its text layer."""
+    return {key: page_texts(_output(outputs, key)) for key in truths}
+
+
+def plain_texts(
+    truths: dict[str, list[str | None]], outputs: Path, *, ours: bool
+) -> dict[str, list[str]]:
+    """The plain text each gives: ocr_ray's records; OCRmyPDF's sidecar, where the pages
+    it skipped (their text layer kept) are read back from its PDF."""
+    if ours:
+        records = [json.loads(line) for line in (outputs / "results.jsonl").open()]
+        by_key = {"/".join(Path(r["path"]).parts[-2:]): r for r in records}
+        return {key: [p["text"] for p in by_key[key]["pages"]] for key in truths}
+    texts = {}
+    for key in truths:
+        produced = _output(outputs, key)
+        sidecar = produced.with_suffix(".txt").read_text(encoding="utf-8").split("\f")
+        layer = page_texts(produced)
+        if len(sidecar) != len(layer):  # skipped pages merge into one "[OCR skipped ...]"
+            texts[key] = layer
+            continue
+        texts[key] = [
+            layer[n] if "[OCR skipped on page" in page else page for n, page in enumerate(sidecar)
+        ]
+    return texts
 
 
 def _output(outputs: Path, key: str) -> Path:
@@ -234,10 +266,17 @@ def main() -> None:
         )
         ratios = f"first run {cold / theirs:.2f}x, later runs {warm / theirs:.2f}x"
         print(f"ratio ocr_ray / ocrmypdf: {ratios}")
-        ours_cer = cer_by_kind(truths, root, work / "ocr_ray-0")
-        their_cer = cer_by_kind(truths, root, work / "ocrmypdf-0")
-        for kind in ours_cer:
-            print(f"CER {kind:13s} ocr_ray {ours_cer[kind]:.4f}  ocrmypdf {their_cer[kind]:.4f}")
+        ours, theirs_out = work / "ocr_ray-0", work / "ocrmypdf-0"
+        columns = {
+            "ocr_ray text": cer_by_kind(truths, root, plain_texts(truths, ours, ours=True)),
+            "ocrmypdf text": cer_by_kind(truths, root, plain_texts(truths, theirs_out, ours=False)),
+            "ocr_ray PDF": cer_by_kind(truths, root, pdf_texts(truths, ours)),
+            "ocrmypdf PDF": cer_by_kind(truths, root, pdf_texts(truths, theirs_out)),
+        }
+        print("\nCER per kind (text: the records / the sidecar; PDF: its text layer, pdftotext):")
+        print(f"{'kind':13s} " + " ".join(f"{name:>14s}" for name in columns))
+        for kind in columns["ocr_ray text"]:
+            print(f"{kind:13s} " + " ".join(f"{c[kind]:14.4f}" for c in columns.values()))
 
 
 if __name__ == "__main__":

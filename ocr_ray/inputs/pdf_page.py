@@ -14,6 +14,9 @@ from typing import Any
 _MAX_DEPTH = 4
 # A page whose largest image covers this much of it is a scan, read at its resolution.
 SCAN_COVER = 0.5
+# Characters of a line further apart than this share of the font size (their boxes
+# by advance: letters of a word touch) are two words.
+_WORD_GAP = 0.1
 # Characters a font that lacks a Unicode mapping comes out as.
 _NO_UNICODE_CATEGORIES = frozenset({"Co", "Cn", "Cs", "Cc"})
 
@@ -57,8 +60,7 @@ def page_content(page: Any) -> PageContent:
 
     textpage = page.get_textpage()
     try:
-        text = str(textpage.get_text_bounded())
-        visible, invisible, undecodable = _count_chars(textpage, pdfium_c)
+        text, visible, invisible, undecodable = _read_chars(textpage, pdfium_c)
         boxes = tuple(textpage.get_rect(n) for n in range(textpage.count_rects()))
     finally:
         textpage.close()
@@ -77,22 +79,41 @@ def region_text(page: Any, box: Box) -> str:
         textpage.close()
 
 
-def _count_chars(textpage: Any, pdfium_c: Any) -> tuple[int, int, int]:
+def _read_chars(textpage: Any, pdfium_c: Any) -> tuple[str, int, int, int]:
+    """The page's text, and how many of its characters are drawn visibly, invisibly,
+    and without Unicode meaning.
+
+    A space goes between two visible characters of a line that stand apart by more
+    than ``_WORD_GAP`` of the font size: typesetters (groff, TeX) often place words by
+    moving, not by a space character, which PDFium's own text then runs together. OCR
+    layers (invisible) have their spaces, and glyphs narrower than their advance.
+    """
+    raw = textpage.raw
+    chars: list[str] = []
     visible = invisible = undecodable = 0
-    invisible_mode = pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE
+    previous: tuple[float, float, float] | None = None  # right, bottom, top
     for index in range(textpage.count_chars()):
-        code = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
+        code = pdfium_c.FPDFText_GetUnicode(raw, index)
         char = chr(code) if 0 < code < 0x110000 else "\ufffd"
         if char.isspace():
+            chars.append(char)
+            previous = None
             continue
-        if _undecodable(char) or pdfium_c.FPDFText_HasUnicodeMapError(textpage.raw, index) == 1:
+        drawn_by = pdfium_c.FPDFText_GetTextObject(raw, index)
+        mode = pdfium_c.FPDFTextObj_GetTextRenderMode(drawn_by) if drawn_by else 0
+        shown = mode != pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE
+        left, bottom, right, top = textpage.get_charbox(index, loose=True)  # by advance
+        gap = _WORD_GAP * pdfium_c.FPDFText_GetFontSize(raw, index)
+        on_line = previous is not None and bottom < previous[2] and top > previous[1]
+        if shown and on_line and previous is not None and left - previous[0] > gap:
+            chars.append(" ")
+        previous = (right, bottom, top)
+        chars.append(char)
+        if _undecodable(char) or pdfium_c.FPDFText_HasUnicodeMapError(raw, index) == 1:
             undecodable += 1
-        drawn_by = pdfium_c.FPDFText_GetTextObject(textpage.raw, index)
-        if drawn_by and pdfium_c.FPDFTextObj_GetTextRenderMode(drawn_by) == invisible_mode:
-            invisible += 1
-        else:
-            visible += 1
-    return visible, invisible, undecodable
+        visible += shown
+        invisible += not shown
+    return "".join(chars), visible, invisible, undecodable
 
 
 def _undecodable(char: str) -> bool:
