@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -23,6 +23,10 @@ class PageWarning(str, Enum):
 
     low_confidence = "low_confidence"
     blank_page = "blank_page"
+
+
+# How a job treats a PDF page's own text (the ``text_layer`` parameter; inputs.routing).
+TextLayerMode = Literal["auto", "use", "ocr"]
 
 
 class PageSource(str, Enum):

@@ -21,7 +21,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic.fields import FieldInfo
 
 from ocr_ray.formats import default_formats
-from ocr_ray.inputs.routing import TextLayerMode
+from ocr_ray.models import TextLayerMode
 from ocr_ray.plugins import registry
 from ocr_ray.settings import Dpi, Pixels, Seconds, get_settings
 

@@ -18,12 +18,11 @@ from ocr_ray.inputs.pdf_page import Box, PageContent
 from ocr_ray.inputs.routing import (
     THUMBNAIL_DPI,
     Route,
-    TextLayerMode,
     blank_route,
     layer_route,
     reading_dpi,
 )
-from ocr_ray.models import PageResult, PageSource, PageWarning
+from ocr_ray.models import PageResult, PageSource, PageWarning, TextLayerMode
 from ocr_ray.plugins import Engine, PageText
 
 # Tesseract reads lines tilted less than this about as well as level ones (measured);

@@ -9,16 +9,15 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ocr_ray.accuracy import cer
 from ocr_ray.inputs.pdf_page import Box, PageContent
-from ocr_ray.models import PageSource
+from ocr_ray.models import PageSource, TextLayerMode
 
-TextLayerMode = Literal["auto", "use", "ocr"]
 # A text layer with fewer letters and digits than this is absent (page numbers, marks).
 MIN_TEXT_LAYER_CHARS = 20
 # A layer where more of its characters than this have no Unicode is undecodable.

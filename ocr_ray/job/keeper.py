@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from ocr_ray.job.sessions import local_note, session_processes, stop_session
+
 _POLL_S = 2.0
 
 
@@ -76,8 +78,6 @@ def keep(idle_s: float, session: str) -> None:
     """Wait until the Ray of ``session`` has had no user for ``idle_s`` seconds, then
     stop it (that session's processes, whatever the note now says). Returns when that
     Ray is gone another way (``ocr-ray down``)."""
-    from ocr_ray.job.ray_init import local_note, session_processes, stop_session
-
     quiet_since = time.monotonic()
     while session_processes(session):
         if live_users(session):
