@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/ocr-ray run examples/samples/pages --out out/samples \
+# A demo leaves nothing running: no local Ray kept warm for later runs.
+OCR_RAY_KEEP_LOCAL_RAY_S=0 exec .venv/bin/ocr-ray run examples/samples/pages --out out/samples \
   --formats jsonl,json,csv,txt,zip,pdf,hocr,alto "$@"

@@ -27,6 +27,9 @@ GROUND_TRUTH = SAMPLES / "ground-truth"
 _HOME = Path(tempfile.mkdtemp(prefix="ocr-ray-tests-"))
 os.environ.update(
     OCR_RAY_HOME=str(_HOME),
+    # Ray's own folder, private: the tests never join a Ray already up on this machine
+    # (one that a run keeps warm, or 'ocr-ray up''s), which has other workers' settings.
+    RAY_TMPDIR=tempfile.mkdtemp(prefix="ocrt-", dir="/tmp"),
     OCR_RAY_INCLUDE_DASHBOARD="0",
     OCR_RAY_KEEP_LOCAL_RAY_S="0",  # each run its own Ray, as isolated as tests need
     OCR_RAY_TEST_CRASH_DIR=str(_HOME / "crash-markers"),

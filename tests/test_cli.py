@@ -192,7 +192,7 @@ def test_runs_reuse_a_local_ray_that_up_started(tmp_path: Path, store_url: str) 
     up = subprocess.run([OCR_RAY, "up", "--cpus", "2"], capture_output=True, text=True, timeout=180)
     try:
         assert up.returncode == 0, up.stderr
-        address = Path("/tmp/ray/ray_current_cluster").read_text().strip()
+        address = _current_cluster().read_text().strip()
         # One command away: the dashboard's URL, its token, and what the ray CLI needs.
         dashboard = run_cli("dashboard", store=store_url).stdout.splitlines()
         assert dashboard[0].startswith("dashboard: http://") and dashboard[0] in up.stdout
@@ -230,7 +230,7 @@ def test_runs_reuse_a_local_ray_that_up_started(tmp_path: Path, store_url: str) 
     finally:
         assert subprocess.run([OCR_RAY, "down"], timeout=180).returncode == 0
     # After a crash Ray's note points at nothing; a run starts a fresh Ray instead of waiting.
-    Path("/tmp/ray/ray_current_cluster").write_text(address)
+    _current_cluster().write_text(address)
     done = run_cli("run", str(folder), "--out", str(tmp_path / "c"), "--quiet", store=store_url)
     assert done.returncode == 0, done.stderr
 
@@ -274,6 +274,13 @@ def test_a_run_keeps_its_local_ray_warm_until_idle(tmp_path: Path, store_url: st
         time.sleep(0.5)
     assert not (home / "local-ray-session").exists()
     assert left() == []
+
+
+def _current_cluster() -> Path:
+    """Ray's note of the last local Ray started (in the tests' own RAY_TMPDIR)."""
+    from ray._private import utils
+
+    return Path(utils.get_ray_address_file(None))
 
 
 def _ray_job_names(dashboard: str) -> list[str]:
