@@ -58,6 +58,8 @@ def ocrt(stack: Stack) -> Stack:
 
 
 def test_status_shows_the_head_the_api_and_the_workers(ocrt: Stack) -> None:
+    # Right after a deploy the worker's Ray node may be replaced once; wait for it.
+    assert until(lambda: len(ocrt.status()["ray_nodes"]) == 3, 120)
     status = ocrt.status()
     heads = [n for n in status["ray_nodes"] if n["head"]]
     assert len(heads) == 1 and heads[0]["cpus"] == 0

@@ -28,7 +28,8 @@ MIN_PLAUSIBLE_SHARE = 0.9
 # ... and lie over this share of the page's ink; less means text the earlier OCR missed.
 MIN_INK_COVERED = 0.6
 # ... and the engine's reading of a band of its lines may differ from it by at most this
-# (CER); good layers measured 0.00-0.03 apart, poor ones (CER >= 0.1 to the truth) more.
+# (CER): of 32 layers measured (README), those kept were 0.0-3.6 % apart, and the poor
+# one only this check caught, 41 %.
 MAX_SAMPLE_CER = 0.08
 SAMPLE_MIN_LINES = 3
 # Scans finer than this are averaged down to it before they are read. Measured on 600
