@@ -36,6 +36,7 @@ exit codes:
   4    the job was cancelled
   6    the results could not be written (disk full, quota, read-only); every record
        is kept: free space, then ocr-ray run --resume JOB_ID --out DIR, or export
+  7    the job store (MongoDB) did not answer; a running job waits for it
   130  interrupted (Ctrl-C); continue with: ocr-ray run --resume JOB_ID --out DIR
 """
 

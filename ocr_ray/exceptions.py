@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     cancelled = 4
     unhealthy = 5  # the cluster is not in the state asked for (health, a rolled-back update)
     output_unwritable = 6  # results could not be written: disk full, quota, read-only
+    store_unavailable = 7  # the job store did not answer (a MongoDB outage)
     interrupted = 130
 
 
@@ -139,6 +140,13 @@ class OutputUnwritableError(OcrRayError):
     keeps every record in the store: free space, then resume or export it."""
 
     exit_code = ExitCode.output_unwritable
+
+
+class StoreUnavailableError(OcrRayError):
+    """The job store did not answer in time; what it holds is safe, but cannot be read
+    or written until it is back."""
+
+    exit_code = ExitCode.store_unavailable
 
 
 class RunningJobLimitError(UsageError):

@@ -28,7 +28,11 @@ class Settings(BaseSettings):
 
     # Where state lives.
     home: Path = Field(default_factory=lambda: Path.home() / ".ocr_ray")
-    store_url: str = ""  # empty: sqlite:///<home>/jobs.db (SQLite is the only store yet)
+    # empty: sqlite:///<home>/jobs.db; mongodb://... for a store shared by a cluster.
+    store_url: str = ""
+    # A running job waits this long for a store that stopped answering (holding its
+    # results) before it fails; a reader (status, the API) is told at once.
+    store_outage_s: float = Field(default=900.0, ge=0)
 
     # OCR defaults.
     tessdata_prefix: str = ""  # empty: $TESSDATA_PREFIX, then Debian's tessdata

@@ -11,7 +11,8 @@ from fastapi.staticfiles import StaticFiles
 from ray import serve
 
 from ocr_ray import __version__
-from serve.gate import KeyGate, bounded_validation_error
+from ocr_ray.exceptions import StoreUnavailableError
+from serve.gate import KeyGate, bounded_validation_error, store_unavailable
 from serve.routes import bulk, cluster, health, users
 from serve.security import load_token
 from serve.settings import get_serve_settings
@@ -29,6 +30,7 @@ api = FastAPI(
 )
 api.add_middleware(KeyGate)
 api.add_exception_handler(RequestValidationError, bounded_validation_error)
+api.add_exception_handler(StoreUnavailableError, store_unavailable)
 api.include_router(health.router)
 api.include_router(bulk.router)
 api.include_router(cluster.router)

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ocr_ray.exceptions import StoreUnavailableError
 from serve.deps import authenticate
 
 # What a 422 quotes of a rejected value, at most.
@@ -43,8 +44,16 @@ class KeyGate:
             )
             await response(scope, receive, send)
             return
+        except StoreUnavailableError as exc:
+            await (await store_unavailable(request, exc))(scope, receive, send)
+            return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A 503 that says the job store did not answer, instead of a traceback."""
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
 
 async def bounded_validation_error(request: Request, exc: Exception) -> JSONResponse:

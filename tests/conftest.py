@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests import plugin_dist
+from tests.mongo_server import MongoServer, real_mongo_url
 from tests.pages import PAGES, distinct_pages  # noqa: F401  (tests import them from here)
 from tests.serve_process import free_port, serving
 
@@ -99,6 +100,23 @@ def cluster() -> Iterator[object]:
 def store_url(tmp_path: Path) -> str:
     """A fresh SQLite store per test."""
     return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
+    """One MongoDB-wire server for the session (each test uses its own database)."""
+    server = MongoServer(tmp_path_factory.mktemp("mongo")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "mongodb"])
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store of each kind: the contract every store keeps. MongoDB is the
+    session's test server, or the mongod that OCR_RAY_TEST_MONGO_URI names."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    return real_mongo_url() or request.getfixturevalue("mongo_server").url()
 
 
 @pytest.fixture

@@ -1,14 +1,19 @@
-"""The SQLite store: one row per (job, file), counters never doubled, resume bookkeeping."""
+"""The store contract, kept by SQLite and MongoDB alike: one row per (job, file),
+counters never doubled, resume bookkeeping, leases, cancels, keys and claims."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ocr_ray.models import ErrorInfo, FileRecord, FileStatus, JobStatus, PageResult
+import pytest
+
+from ocr_ray.exceptions import RunningJobLimitError, UsageError
+from ocr_ray.models import CallbackState, ErrorInfo, FileRecord, FileStatus, JobStatus, PageResult
 from ocr_ray.params import JobParams
-from ocr_ray.store import RequestClaim, open_store, open_user_store
+from ocr_ray.store import AuditEntry, LivePages, RequestClaim, open_store, open_user_store
 from ocr_ray.store.sqlite import _SCHEMA
 
 
@@ -26,11 +31,12 @@ def _record(path: str, status: FileStatus = FileStatus.succeeded) -> FileRecord:
     )
 
 
-def test_a_file_is_counted_once_however_often_it_is_delivered(store_url: str) -> None:
-    store = open_store(store_url)
+def test_a_file_is_counted_once_however_often_it_is_delivered(any_store_url: str) -> None:
+    store = open_store(any_store_url)
     store.create_job(job_id="j", params=JobParams(paths=["/x"]))
     assert store.add_files(job_id="j", items=[(0, "a"), (1, "b")]) == 2
     assert store.add_files(job_id="j", items=[(0, "a")]) == 0  # registering twice adds nothing
+    assert [path for _, path in store.pending_files(job_id="j", after=0, limit=10)] == ["a", "b"]
     assert store.complete_files(job_id="j", records=[_record("a")]) == 1
     assert (
         store.complete_files(job_id="j", records=[_record("a"), _record("b", FileStatus.failed)])
@@ -48,8 +54,8 @@ def test_a_file_is_counted_once_however_often_it_is_delivered(store_url: str) ->
     assert store.find_by_sha(job_id="j", sha256="bb") is None  # failed results are not reused
 
 
-def test_cancel_only_applies_to_unfinished_jobs(store_url: str) -> None:
-    store = open_store(store_url)
+def test_cancel_only_applies_to_unfinished_jobs(any_store_url: str) -> None:
+    store = open_store(any_store_url)
     store.create_job(job_id="j", params=JobParams(paths=["/x"]))
     store.start_run(job_id="j", lease_s=60)
     assert store.request_cancel(job_id="j") and store.cancel_requested(job_id="j")
@@ -63,8 +69,8 @@ def test_cancel_only_applies_to_unfinished_jobs(store_url: str) -> None:
     assert [j.id for j in store.list_jobs()] == ["j"] and store.count_jobs() == 1
 
 
-def test_a_job_whose_lease_ran_out_shows_as_interrupted(store_url: str) -> None:
-    store = open_store(store_url)
+def test_a_job_whose_lease_ran_out_shows_as_interrupted(any_store_url: str) -> None:
+    store = open_store(any_store_url)
     store.create_job(job_id="j", params=JobParams(paths=["/x"]))
     store.start_run(job_id="j", lease_s=60)
     assert [j.status for j in store.list_jobs()] == [JobStatus.running]
@@ -89,8 +95,8 @@ def test_a_store_from_before_leases_is_upgraded(tmp_path: Path) -> None:
     assert row is not None and (row.status, row.lease_until) == (JobStatus.running, None)
 
 
-def test_an_idempotency_key_is_held_per_user_until_it_expires(store_url: str) -> None:
-    users = open_user_store(store_url)
+def test_an_idempotency_key_is_held_per_user_until_it_expires(any_store_url: str) -> None:
+    users = open_user_store(any_store_url)
     claim = {"key": "k1", "digest": "d1", "ttl_s": 3600.0}
     assert users.claim_request(user="ann", job_id="j1", **claim) is None  # free: claimed
     held = users.claim_request(user="ann", job_id="j2", **claim)
@@ -104,3 +110,92 @@ def test_an_idempotency_key_is_held_per_user_until_it_expires(store_url: str) ->
     expired = users.claim_request(user="ann", key="k1", digest="d2", job_id="j6", ttl_s=0.01)
     assert expired is None  # older than its lifetime: the key is free again
     assert users.claim_request(user="ann", job_id="j7", **claim) == RequestClaim("d2", "j6", False)
+
+
+def test_jobs_per_user_run_bookkeeping_and_the_running_limit(any_store_url: str) -> None:
+    store = open_store(any_store_url)
+    for n, user in enumerate(["ann", "ann", "ben", None]):
+        store.create_job(job_id=f"j{n}", params=JobParams(paths=["/x"]), user=user)
+        time.sleep(0.01)  # distinct creation times: newest first is well defined
+    assert [j.id for j in store.list_jobs()] == ["j3", "j2", "j1", "j0"]
+    assert [j.id for j in store.list_jobs(user="ann", limit=1, offset=1)] == ["j0"]
+    assert (store.count_jobs(), store.count_jobs(user="ann"), store.count_running(user="ann")) == (
+        4,
+        2,
+        2,
+    )
+    with pytest.raises(RunningJobLimitError):
+        store.create_job(job_id="j4", params=JobParams(paths=["/x"]), user="ann", max_running=2)
+    # A run: the scan's total, records with the files still in progress, the end.
+    store.start_run(job_id="j2", lease_s=60)
+    store.set_scan_total(job_id="j2", total=3, complete=True)
+    failed = _record("bad", FileStatus.failed)
+    assert store.add_files(job_id="j2", items=[(0, "a"), (1, "b"), (2, "bad")], final=[failed]) == 3
+    store.complete_files(job_id="j2", records=[_record("a")], live=LivePages(2, 5, 1))
+    row = store.get_job("j2")
+    assert row is not None and (row.expected_total, row.scan_complete, row.total) == (3, True, 3)
+    assert (row.succeeded, row.failed, row.pages_reading, row.pages_queued, row.files_queued) == (
+        1,
+        1,
+        2,
+        5,
+        1,
+    )
+    assert row.confidence_sum == 90.0 and row.confidence_count == 1
+    store.set_callback(job_id="j2", state=CallbackState(url="https://hook.example/done"))
+    store.finish_run(job_id="j2", status=JobStatus.interrupted, cpus=4)
+    store.start_run(job_id="j2", lease_s=60)  # a resume counts from what is done
+    row = store.get_job("j2")
+    assert row is not None and (row.done_at_start, row.pages_at_start, row.files_queued) == (
+        2,
+        1,
+        0,
+    )
+    assert row.callback is not None and row.callback.url == "https://hook.example/done"
+    store.finish_run(job_id="j2", status=JobStatus.completed, cpus=2)
+    row = store.get_job("j2")
+    assert row is not None and (row.status, row.cpus) == (JobStatus.completed, 4)
+    assert row.elapsed_prior_s > 0 and row.finished_at is not None
+    assert [r.path for r in store.iter_records(job_id="j2", status=FileStatus.failed)] == ["bad"]
+    store.cache_put(key="k", record=_record("a"))
+    cached = store.cache_get(key="k")
+    assert cached is not None and cached.text == "hello" and store.cache_get(key="nope") is None
+
+
+def test_submits_at_once_never_pass_the_running_limit(any_store_url: str) -> None:
+    store = open_store(any_store_url)
+
+    def submit(n: int) -> bool:
+        try:
+            store.create_job(
+                job_id=f"c{n}", params=JobParams(paths=["/x"]), user="cy", max_running=3
+            )
+        except RunningJobLimitError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(submit, range(16))) == 3
+    assert store.count_running(user="cy") == 3
+
+
+def test_keys_and_the_audit_trail(any_store_url: str) -> None:
+    users = open_user_store(any_store_url)
+    users.add_key(name="ann", key_hash="h1", admin=False, max_running=2, webhook_secret="s1")
+    with pytest.raises(UsageError, match="already has a key"):
+        users.add_key(name="ann", key_hash="h2", admin=True)
+    found = users.find_key(key_hash="h1")
+    assert found is not None and (found.name, found.admin, found.max_running) == ("ann", False, 2)
+    assert users.webhook_secret(name="ann") == "s1"
+    assert users.revoke_key(name="ann") and not users.revoke_key(name="ann")
+    assert users.find_key(key_hash="h1") is None and users.webhook_secret(name="ann") is None
+    users.add_key(name="ann", key_hash="h2", admin=True)  # a new key once the old is revoked
+    assert [(k.name, k.revoked_at is None) for k in users.list_keys()] == [
+        ("ann", False),
+        ("ann", True),
+    ]
+    for n, (user, action) in enumerate([("ann", "submit"), ("ben", "submit"), ("ann", "cancel")]):
+        users.add_audit(AuditEntry(at=100.0 + n, user=user, action=action, job_id=f"j{n % 2}"))
+    assert [e.action for e in users.list_audit(user="ann")] == ["cancel", "submit"]
+    assert [e.user for e in users.list_audit(job_id="j0")] == ["ann", "ann"]
+    assert [e.at for e in users.list_audit(limit=1, offset=1)] == [101.0]

@@ -29,6 +29,7 @@ from ocr_ray.job.metrics import set_jobs_running
 from ocr_ray.job.narration import say
 from ocr_ray.job.recording import Recorder
 from ocr_ray.job.records import skipped_record
+from ocr_ray.job.store_outage import patient
 from ocr_ray.job.tasks import TaskOptions, UnitResult, probe_engine_task
 from ocr_ray.models import FileRecord, FileStatus, JobStatus
 from ocr_ray.params import JobParams, pick
@@ -46,6 +47,7 @@ class Coordinator:
     """Runs one job to completion (or cancel/interrupt)."""
 
     def __init__(self, *, store: JobStore, job_id: str, params: JobParams, settings: Settings):
+        store = patient(store, settings.store_outage_s)  # an outage holds the job, not ends it
         self.store, self.job_id, self.params, self.settings = store, job_id, params, settings
         documents = of_kind(params.export_formats, DocumentFormat)
         read = pick(

@@ -20,6 +20,7 @@ from ocr_ray.job.coordinator import Coordinator
 from ocr_ray.job.export import export_job
 from ocr_ray.job.progress import progress_of, summary_of
 from ocr_ray.job.ray_init import connect
+from ocr_ray.job.store_outage import patient
 from ocr_ray.models import FileRecord, FileStatus, JobStatus, JobSummary, Progress
 from ocr_ray.params import JobParams, names_of, user_options
 from ocr_ray.settings import get_settings
@@ -60,10 +61,7 @@ class Job:
         return f"<b>ocr_ray job {escape(self.id)}</b><table>{rows}</table>"
 
     def _row(self) -> JobRow:
-        row = self._store.get_job(self.id)
-        if row is None:
-            raise JobNotFoundError(f"no job {self.id!r} in the store")
-        return row
+        return _get_row(self._store, self.id)
 
     @property
     def params(self) -> JobParams:
@@ -97,9 +95,11 @@ class Job:
         """Block until the job finishes; shows a tqdm bar (terminal or notebook) if asked."""
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = _ProgressBar(self.id) if progress else None
+        # The coordinator waits out a store outage, and so does its follower.
+        store = patient(self._store, get_settings().store_outage_s, narrate=False)
         try:
             while True:
-                current = self.progress()
+                current = progress_of(_get_row(store, self.id))
                 if bar:
                     bar.update(current)
                 if self._finished(current):
@@ -138,6 +138,13 @@ class Job:
             out_dir=Path(out_dir),
             formats=self.params.export_formats if formats is None else formats,
         )
+
+
+def _get_row(store: JobStore, job_id: str) -> JobRow:
+    row = store.get_job(job_id)
+    if row is None:
+        raise JobNotFoundError(f"no job {job_id!r} in the store")
+    return row
 
 
 class _Runner:

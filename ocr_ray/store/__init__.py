@@ -1,5 +1,5 @@
 """Stores: job state, and the API's users, each behind a protocol; SQLite embedded by
-default (both in one file)."""
+default (both in one file), MongoDB shared by a cluster (both in one database)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ __all__ = [
 
 def open_store(url: str | None = None) -> JobStore:
     """The job store at ``url`` (default: ``OCR_RAY_STORE_URL`` or SQLite under home)."""
+    url = url or get_settings().resolved_store_url
+    if _is_mongo(url):
+        from ocr_ray.store.mongo import MongoStore
+        from ocr_ray.store.mongo_db import mongo_db
+
+        return MongoStore(mongo_db(url))
     from ocr_ray.store.sqlite import SqliteStore
 
     return SqliteStore(_sqlite_file(url))
@@ -42,15 +48,24 @@ def open_store(url: str | None = None) -> JobStore:
 
 def open_user_store(url: str | None = None) -> UserStore:
     """The user store beside the job store at ``url`` (same default)."""
+    url = url or get_settings().resolved_store_url
+    if _is_mongo(url):
+        from ocr_ray.store.mongo_db import mongo_db
+        from ocr_ray.store.mongo_users import MongoUsers
+
+        return MongoUsers(mongo_db(url))
     from ocr_ray.store.sqlite_users import SqliteUsers
 
     return SqliteUsers(_sqlite_file(url))
 
 
-def _sqlite_file(url: str | None) -> SqliteFile:
-    url = url or get_settings().resolved_store_url
+def _is_mongo(url: str) -> bool:
+    return url.startswith(("mongodb://", "mongodb+srv://"))
+
+
+def _sqlite_file(url: str) -> SqliteFile:
     if url.startswith("sqlite:///"):
         from ocr_ray.store.sqlite_file import SqliteFile
 
         return SqliteFile(url.removeprefix("sqlite:///"))
-    raise UsageError(f"unsupported store URL {url!r}; use sqlite:///PATH")
+    raise UsageError(f"unsupported store URL {url!r}; use sqlite:///PATH or mongodb://HOST/DB")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ocr_ray.exceptions import ErrorCode
 from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus, PageSource, PageWarning
 from ocr_ray.params import JobParams
 
@@ -112,6 +113,7 @@ class AuditEntry:
     client: str | None = None  # the caller's address, for API actions
 
 
+_CANCELLED = ErrorCode.cancelled.value
 # Which JobRow counter (and store column) counts the pages that took each path besides
 # the engine's; the engine's are the rest.
 SOURCE_COUNTERS = {
@@ -123,6 +125,40 @@ WARNING_COUNTERS = {
     PageWarning.low_confidence: "low_confidence_pages",
     PageWarning.blank_page: "blank_pages",
 }
+# Every counter a final record adds to its job; the confidence mean is sum / count.
+RECORD_COUNTERS = (
+    "succeeded",
+    "failed",
+    "skipped",
+    "pages",
+    "characters",
+    "review_pages",
+    "cancelled_files",
+    *WARNING_COUNTERS.values(),
+    *SOURCE_COUNTERS.values(),
+    "confidence_sum",
+    "confidence_count",
+)
+
+
+def record_counts(records: Iterable[FileRecord]) -> dict[str, float]:
+    """What newly final ``records`` add to their job's counters (RECORD_COUNTERS)."""
+    counts: dict[str, float] = dict.fromkeys(RECORD_COUNTERS, 0)
+    for record in records:
+        counts[record.status.value] += 1
+        counts["pages"] += len(record.pages)
+        counts["characters"] += len(record.text)
+        counts["review_pages"] += record.review_pages
+        counts["cancelled_files"] += bool(record.error and record.error.code == _CANCELLED)
+        for page in record.pages:
+            for warning in page.warnings:
+                counts[WARNING_COUNTERS[warning]] += 1
+            if page.source in SOURCE_COUNTERS:
+                counts[SOURCE_COUNTERS[page.source]] += 1
+        if record.confidence is not None:
+            counts["confidence_sum"] += record.confidence
+            counts["confidence_count"] += 1
+    return counts
 
 
 class JobStore(Protocol):
@@ -291,6 +327,19 @@ def path_key(path: str) -> str:
 def key_path(key: str) -> str:
     """The path a ``path_key`` was made from."""
     return os.fsdecode(bytes.fromhex(key[1:])) if key.startswith(_HEX_KEY) else key
+
+
+def dump_record(record: FileRecord) -> str:
+    """A final record as a store keeps it: JSON, without the full text, which is the
+    pages' joined (so it is not stored twice)."""
+    return record.model_dump_json(exclude={"text"})
+
+
+def load_record(raw: str) -> FileRecord:
+    """The record ``dump_record`` kept."""
+    record = FileRecord.model_validate_json(raw)
+    record.text = "\f".join(page.text for page in record.pages)
+    return record
 
 
 def live_status(status: JobStatus, lease_until: float | None) -> JobStatus:

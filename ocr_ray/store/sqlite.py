@@ -7,17 +7,18 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 
-from ocr_ray.exceptions import ErrorCode, RunningJobLimitError
+from ocr_ray.exceptions import RunningJobLimitError
 from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus
 from ocr_ray.params import JobParams
 from ocr_ray.store.base import (
-    SOURCE_COUNTERS,
-    WARNING_COUNTERS,
     JobRow,
     LivePages,
+    dump_record,
     key_path,
     live_status,
+    load_record,
     path_key,
+    record_counts,
 )
 from ocr_ray.store.sqlite_file import SqliteFile, Transaction, add_missing_columns
 
@@ -95,30 +96,7 @@ _NOTHING_LIVE = "pages_reading = 0, pages_queued = 0, files_queued = 0"
 # Indexes on added columns, made once the migration has added them.
 _LATE_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at);"
 _LIVE = tuple(s.value for s in (JobStatus.queued, JobStatus.running, JobStatus.cancelling))
-_COUNTERS = (
-    "succeeded",
-    "failed",
-    "skipped",
-    "pages",
-    "characters",
-    "review_pages",
-    "cancelled_files",
-    *WARNING_COUNTERS.values(),
-    *SOURCE_COUNTERS.values(),
-)
-_CANCELLED = ErrorCode.cancelled.value
 _DONE = tuple(s.value for s in (FileStatus.succeeded, FileStatus.failed, FileStatus.skipped))
-
-
-def _dump(record: FileRecord) -> str:
-    # The full text is the pages joined, so it is not stored twice.
-    return record.model_dump_json(exclude={"text"})
-
-
-def _load(raw: str) -> FileRecord:
-    record = FileRecord.model_validate_json(raw)
-    record.text = "\f".join(page.text for page in record.pages)
-    return record
 
 
 class SqliteStore:
@@ -279,7 +257,7 @@ class SqliteStore:
             )
             .fetchone()
         )
-        return _load(row[0]) if row else None
+        return load_record(row[0]) if row else None
 
     def iter_records(
         self, *, job_id: str, status: FileStatus | None = None
@@ -294,7 +272,7 @@ class SqliteStore:
                 (job_id, *statuses),
             )
             for (raw,) in rows:
-                yield _load(raw)
+                yield load_record(raw)
         finally:
             db.close()
 
@@ -309,7 +287,7 @@ class SqliteStore:
     # Cross-job cache --------------------------------------------------------
     def cache_get(self, *, key: str) -> FileRecord | None:
         row = self._db().execute("SELECT record FROM cache WHERE key = ?", (key,)).fetchone()
-        return _load(row[0]) if row else None
+        return load_record(row[0]) if row else None
 
     def set_callback(self, *, job_id: str, state: CallbackState) -> None:
         with self._tx() as db:
@@ -321,15 +299,14 @@ class SqliteStore:
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO cache (key, record, created_at) VALUES (?, ?, ?)",
-                (key, _dump(record), time.time()),
+                (key, dump_record(record), time.time()),
             )
 
 
 def _complete(db: sqlite3.Connection, job_id: str, records: Sequence[FileRecord]) -> int:
     """Store final records in the open transaction; a file already final is not counted
     again. Returns how many were newly final."""
-    counts = dict.fromkeys(_COUNTERS, 0)
-    conf_sum, conf_n, newly = 0.0, 0, 0
+    newly = []
     for record in records:
         cursor = db.execute(
             "UPDATE files SET status = ?, sha256 = ?, error_code = ?, record = ?"
@@ -338,34 +315,18 @@ def _complete(db: sqlite3.Connection, job_id: str, records: Sequence[FileRecord]
                 record.status.value,
                 record.sha256,
                 record.error.code if record.error else None,
-                _dump(record),
+                dump_record(record),
                 job_id,
                 path_key(record.source_path),
                 FileStatus.pending.value,
             ),
         )
-        if cursor.rowcount != 1:
-            continue  # already final: a retry or duplicate delivery
-        newly += 1
-        counts[record.status.value] += 1
-        counts["pages"] += len(record.pages)
-        counts["characters"] += len(record.text)
-        counts["review_pages"] += record.review_pages
-        counts["cancelled_files"] += bool(record.error and record.error.code == _CANCELLED)
-        for page in record.pages:
-            for warning in page.warnings:
-                counts[WARNING_COUNTERS[warning]] += 1
-            if page.source in SOURCE_COUNTERS:
-                counts[SOURCE_COUNTERS[page.source]] += 1
-        if record.confidence is not None:
-            conf_sum, conf_n = conf_sum + record.confidence, conf_n + 1
-    increments = ", ".join(f"{name} = {name} + ?" for name in _COUNTERS)
-    db.execute(
-        f"UPDATE jobs SET {increments}, confidence_sum = confidence_sum + ?,"
-        " confidence_count = confidence_count + ? WHERE id = ?",
-        (*(counts[name] for name in _COUNTERS), conf_sum, conf_n, job_id),
-    )
-    return newly
+        if cursor.rowcount == 1:  # else already final: a retry or duplicate delivery
+            newly.append(record)
+    counts = record_counts(newly)
+    increments = ", ".join(f"{name} = {name} + ?" for name in counts)
+    db.execute(f"UPDATE jobs SET {increments} WHERE id = ?", (*counts.values(), job_id))
+    return len(newly)
 
 
 def _of_user(user: str | None) -> tuple[str, tuple[str, ...]]:
