@@ -33,7 +33,7 @@ def _store() -> JobStore:
 def _throttle() -> AuthThrottle:
     settings = get_serve_settings()
     return AuthThrottle(
-        allowed=settings.auth_failures_allowed, max_lockout_s=settings.auth_lockout_max_s
+        _users(), allowed=settings.auth_failures_allowed, max_lockout_s=settings.auth_lockout_max_s
     )
 
 

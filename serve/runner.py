@@ -1,8 +1,11 @@
 """The detached job-runner actor: jobs outlive API requests, clients and Serve replicas.
 
-One actor, pinned to the node that holds the store, runs each job's coordinator on a
-thread. If the actor dies, Ray restarts it and it resumes every unfinished job it owns;
-the store's one-row-per-file rule keeps a resumed job from counting anything twice.
+One actor runs each job's coordinator on a thread. With SQLite it is pinned to the node
+that holds the store's file; with a shared store (MongoDB) it may live on any API node
+(the ``ocr_api`` resource), so when the API node it runs on dies, Ray restarts it on
+another, which takes the jobs over. A restarted runner resumes every unfinished job it
+owns once the job's lease has run out (its coordinator is gone), and the store's
+one-row-per-file rule keeps a resumed job from counting anything twice.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from ocr_ray.api import run_stored_job
 from ocr_ray.models import CallbackOutcome, JobStatus
 from ocr_ray.params import JobParams
 from ocr_ray.settings import get_settings
-from ocr_ray.store import JobRow, JobStore, open_store, open_user_store
+from ocr_ray.store import JobRow, JobStore, is_shared, open_store, open_user_store
 from serve.deployment import scales
 from serve.settings import get_serve_settings
 from serve.webhooks.delivery import deliver
@@ -31,6 +34,7 @@ _log = logging.getLogger(__name__)
 RUNNER_NAME = "ocr-ray-job-runner"
 NAMESPACE = "ocr_ray"
 API_OWNER = "api"
+API_RESOURCE = "ocr_api"  # what the API containers' Ray nodes offer (cluster/entrypoint.sh)
 _SIZING_POLL_S = 0.5
 # Its own jobs left running by a previous life of this actor show as interrupted once
 # their lease has run out; either way they are this actor's to continue.
@@ -75,7 +79,7 @@ class JobRunner:
 
     def _run(self, job_id: str) -> None:
         store = open_store(self._store_url)
-        row = store.get_job(job_id)
+        row = _once_unleased(store, job_id)
         if row is None:
             return
         if not row.status.finished:
@@ -150,6 +154,16 @@ class JobRunner:
             return self._job_scaler
 
 
+def _once_unleased(store: JobStore, job_id: str) -> JobRow | None:
+    """The job once no coordinator holds its lease: a runner that took over from one on
+    a lost node waits for that lease to run out, so two never read the same job."""
+    while (row := store.get_job(job_id)) is not None:
+        if not row.status.active or row.lease_until is None:  # live_status: run out
+            return row
+        time.sleep(_SIZING_POLL_S)
+    return None
+
+
 def _callback_pending(row: JobRow) -> bool:
     """A finished job whose callback was not yet delivered, nor given up on."""
     state = row.callback
@@ -158,7 +172,8 @@ def _callback_pending(row: JobRow) -> bool:
 
 
 def job_runner(store_url: str) -> Any:
-    """The runner actor, created on this node on first use (Ray must be connected)."""
+    """The runner actor, created on first use (Ray must be connected): on this node, or
+    on any API node when the store is shared and this is one."""
     remote = ray.remote(JobRunner).options(
         name=RUNNER_NAME,
         namespace=NAMESPACE,
@@ -168,11 +183,19 @@ def job_runner(store_url: str) -> Any:
         max_task_retries=-1,
         max_concurrency=64,
         num_cpus=0,
-        scheduling_strategy=NodeAffinitySchedulingStrategy(
-            node_id=ray.get_runtime_context().get_node_id(), soft=False
-        ),
+        **_placement(store_url),
     )
     return remote.remote(store_url)
+
+
+def _placement(store_url: str) -> dict[str, Any]:
+    here = ray.get_runtime_context().get_node_id()
+    on_api_node = any(
+        node["NodeID"] == here and API_RESOURCE in node["Resources"] for node in ray.nodes()
+    )
+    if is_shared(store_url) and on_api_node:
+        return {"resources": {API_RESOURCE: 0.001}}
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=here, soft=False)}
 
 
 def start_job(

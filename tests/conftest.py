@@ -198,6 +198,8 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         OCR_RAY_CALLBACK_HOSTS=",".join([*(f"127.0.0.1:{p}" for p in ports), "localhost"]),
         OCR_RAY_CALLBACK_FIRST_RETRY_S="0.2",
         OCR_RAY_CALLBACK_RETRY_FOR_S="3",
+        # A lease of 6 s: a restarted job runner takes its jobs over that soon.
+        OCR_RAY_HEARTBEAT_S="2",
     )
     with serving(env) as (url, address, process):
         yield ApiServer(url, token, root, home, address, process, ports)

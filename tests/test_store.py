@@ -199,3 +199,28 @@ def test_keys_and_the_audit_trail(any_store_url: str) -> None:
     assert [e.action for e in users.list_audit(user="ann")] == ["cancel", "submit"]
     assert [e.user for e in users.list_audit(job_id="j0")] == ["ann", "ann"]
     assert [e.at for e in users.list_audit(limit=1, offset=1)] == [101.0]
+
+
+def test_the_throttles_counts_are_shared_and_never_lose_a_failure(any_store_url: str) -> None:
+    users = open_user_store(any_store_url)
+
+    def fail(_: int) -> int:  # as API replicas at once
+        return users.count_auth_failure(client="address 10.0.0.9", now=time.time(), forget_s=60)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(fail, range(40))) == list(range(1, 41))
+    users.lock_out(client="address 10.0.0.9", until=2000.0)
+    users.note_auth_success(client="key 10.0.0.9 ocr_abc", now=1500.0)
+    states = users.auth_states(clients=["address 10.0.0.9", "key 10.0.0.9 ocr_abc", "other"])
+    assert set(states) == {"address 10.0.0.9", "key 10.0.0.9 ocr_abc"}
+    assert (states["address 10.0.0.9"].failures, states["address 10.0.0.9"].locked_until) == (
+        40,
+        2000.0,
+    )
+    assert states["key 10.0.0.9 ocr_abc"].last_success == 1500.0
+    later = time.time() + 120  # quiet for longer than forget_s: counting starts afresh
+    assert users.count_auth_failure(client="address 10.0.0.9", now=later, forget_s=60) == 1
+    users.forget_auth(before=1600.0)  # the key quiet since 1500 goes; the address stays
+    assert set(users.auth_states(clients=["address 10.0.0.9", "key 10.0.0.9 ocr_abc"])) == {
+        "address 10.0.0.9"
+    }

@@ -10,6 +10,7 @@ from ocr_ray.settings import get_settings
 from ocr_ray.store.base import (
     ApiKey,
     AuditEntry,
+    AuthState,
     JobRow,
     JobStore,
     LivePages,
@@ -23,11 +24,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiKey",
     "AuditEntry",
+    "AuthState",
     "JobRow",
     "JobStore",
     "LivePages",
     "RequestClaim",
     "UserStore",
+    "is_shared",
     "open_store",
     "open_user_store",
 ]
@@ -36,7 +39,7 @@ __all__ = [
 def open_store(url: str | None = None) -> JobStore:
     """The job store at ``url`` (default: ``OCR_RAY_STORE_URL`` or SQLite under home)."""
     url = url or get_settings().resolved_store_url
-    if _is_mongo(url):
+    if is_shared(url):
         from ocr_ray.store.mongo import MongoStore
         from ocr_ray.store.mongo_db import mongo_db
 
@@ -49,7 +52,7 @@ def open_store(url: str | None = None) -> JobStore:
 def open_user_store(url: str | None = None) -> UserStore:
     """The user store beside the job store at ``url`` (same default)."""
     url = url or get_settings().resolved_store_url
-    if _is_mongo(url):
+    if is_shared(url):
         from ocr_ray.store.mongo_db import mongo_db
         from ocr_ray.store.mongo_users import MongoUsers
 
@@ -59,7 +62,9 @@ def open_user_store(url: str | None = None) -> UserStore:
     return SqliteUsers(_sqlite_file(url))
 
 
-def _is_mongo(url: str) -> bool:
+def is_shared(url: str) -> bool:
+    """Whether the store at ``url`` is a server every node reaches (MongoDB), rather
+    than a file on one node (SQLite)."""
     return url.startswith(("mongodb://", "mongodb+srv://"))
 
 

@@ -101,6 +101,17 @@ class RequestClaim:
     started: bool  # False while the first request is still being worked on
 
 
+@dataclass(frozen=True)
+class AuthState:
+    """What the API's throttle knows of one client (an address, or an address and a key
+    prefix): its failed authentications in a row, and when it last succeeded."""
+
+    failures: int = 0
+    last_failure: float = 0.0
+    locked_until: float = 0.0
+    last_success: float = 0.0
+
+
 @dataclass
 class AuditEntry:
     """Who did what to which job, and when."""
@@ -291,6 +302,22 @@ class UserStore(Protocol):
 
     def list_keys(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
+
+    def auth_states(self, *, clients: Sequence[str]) -> dict[str, AuthState]:
+        """The throttle's state of those ``clients`` it knows."""
+
+    def count_auth_failure(self, *, client: str, now: float, forget_s: float) -> int:
+        """Count a failed authentication: ``client``'s failures in a row, started afresh
+        after ``forget_s`` without one. Atomic, so replicas at once count every one."""
+
+    def lock_out(self, *, client: str, until: float) -> None:
+        """Refuse ``client`` until ``until``."""
+
+    def note_auth_success(self, *, client: str, now: float) -> None:
+        """``client`` authenticated at ``now``."""
+
+    def forget_auth(self, *, before: float) -> None:
+        """Drop the throttle's state of clients quiet since ``before``."""
 
     def revoke_key(self, *, name: str) -> bool:
         """Revoke ``name``'s live key; False if it has none."""

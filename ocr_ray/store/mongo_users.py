@@ -4,14 +4,16 @@ trail, in the job store's database."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ocr_ray.exceptions import UsageError
-from ocr_ray.store.base import ApiKey, AuditEntry, RequestClaim
+from ocr_ray.store.base import ApiKey, AuditEntry, AuthState, RequestClaim
 from ocr_ray.store.mongo_db import MongoDb, guarded
 
 _KEY_FIELDS = ("name", "admin", "created_at", "revoked_at", "key_hash", "max_running")
 _AUDIT_FIELDS = ("at", "user", "action", "job_id", "detail", "client")
+_AUTH_FIELDS = ("failures", "last_failure", "locked_until", "last_success")
 
 
 def _indexes() -> dict[str, list[Any]]:
@@ -27,6 +29,7 @@ def _indexes() -> dict[str, list[Any]]:
         ],
         "audit": [IndexModel([("at", DOWN)]), IndexModel([("user", UP), ("at", DOWN)])],
         "idempotency": [],  # keyed by _id: the user and the key
+        "auth_clients": [],  # the throttle's state, keyed by _id: the client
     }
 
 
@@ -43,6 +46,7 @@ class MongoUsers:
         mongo.collections(_indexes())
         db = mongo.db
         self._keys, self._audit, self._claims = db.api_keys, db.audit, db.idempotency
+        self._clients = db.auth_clients
 
     def add_key(
         self,
@@ -104,6 +108,33 @@ class MongoUsers:
             {"name": name, "revoked_at": None}, {"$set": {"revoked_at": time.time()}}
         )
         return bool(revoked.modified_count == 1)
+
+    def auth_states(self, *, clients: Sequence[str]) -> dict[str, AuthState]:
+        found = self._clients.find({"_id": {"$in": list(clients)}})
+        return {doc["_id"]: AuthState(**{f: doc.get(f, 0) for f in _AUTH_FIELDS}) for doc in found}
+
+    def count_auth_failure(self, *, client: str, now: float, forget_s: float) -> int:
+        from pymongo import ReturnDocument
+
+        quiet = {"$gt": [{"$subtract": [now, {"$ifNull": ["$last_failure", 0]}]}, forget_s]}
+        again = {"$add": [{"$ifNull": ["$failures", 0]}, 1]}
+        counted = self._clients.find_one_and_update(
+            {"_id": client},
+            [{"$set": {"failures": {"$cond": [quiet, 1, again]}, "last_failure": now}}],
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return int(counted["failures"])
+
+    def lock_out(self, *, client: str, until: float) -> None:
+        self._clients.update_one({"_id": client}, {"$set": {"locked_until": until}})
+
+    def note_auth_success(self, *, client: str, now: float) -> None:
+        self._clients.update_one({"_id": client}, {"$set": {"last_success": now}}, upsert=True)
+
+    def forget_auth(self, *, before: float) -> None:
+        quiet = {f: {"$not": {"$gte": before}} for f in ("last_failure", "last_success")}
+        self._clients.delete_many({**quiet, "locked_until": {"$not": {"$gte": before}}})
 
     def add_audit(self, entry: AuditEntry) -> None:
         self._audit.insert_one({name: getattr(entry, name) for name in _AUDIT_FIELDS})

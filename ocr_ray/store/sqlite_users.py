@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 
 from ocr_ray.exceptions import UsageError
-from ocr_ray.store.base import ApiKey, AuditEntry, RequestClaim
+from ocr_ray.store.base import ApiKey, AuditEntry, AuthState, RequestClaim
 from ocr_ray.store.sqlite_file import SqliteFile, Transaction, add_missing_columns
 
 USERS_SCHEMA = """
@@ -29,6 +30,13 @@ CREATE TABLE IF NOT EXISTS audit (
     client TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
+CREATE TABLE IF NOT EXISTS auth_clients (
+    client TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_failure REAL NOT NULL DEFAULT 0,
+    locked_until REAL NOT NULL DEFAULT 0,
+    last_success REAL NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     user TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -142,6 +150,46 @@ class SqliteUsers:
                 (time.time(), name),
             )
             return cursor.rowcount == 1
+
+    def auth_states(self, *, clients: Sequence[str]) -> dict[str, AuthState]:
+        marks = ",".join("?" * len(clients))
+        rows = self._db().execute(
+            "SELECT client, failures, last_failure, locked_until, last_success"
+            f" FROM auth_clients WHERE client IN ({marks})",
+            tuple(clients),
+        )
+        return {row["client"]: AuthState(*tuple(row)[1:]) for row in rows}
+
+    def count_auth_failure(self, *, client: str, now: float, forget_s: float) -> int:
+        with self._tx() as db:
+            row = db.execute(
+                "INSERT INTO auth_clients (client, failures, last_failure) VALUES (?, 1, ?)"
+                " ON CONFLICT (client) DO UPDATE SET last_failure = excluded.last_failure,"
+                " failures = CASE WHEN ? - last_failure > ? THEN 1 ELSE failures + 1 END"
+                " RETURNING failures",
+                (client, now, now, forget_s),
+            ).fetchone()
+            return int(row[0])
+
+    def lock_out(self, *, client: str, until: float) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE auth_clients SET locked_until = ? WHERE client = ?", (until, client))
+
+    def note_auth_success(self, *, client: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO auth_clients (client, last_success) VALUES (?, ?)"
+                " ON CONFLICT (client) DO UPDATE SET last_success = excluded.last_success",
+                (client, now),
+            )
+
+    def forget_auth(self, *, before: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM auth_clients WHERE last_failure < ? AND last_success < ?"
+                " AND locked_until < ?",
+                (before, before, before),
+            )
 
     def add_audit(self, entry: AuditEntry) -> None:
         with self._tx() as db:
