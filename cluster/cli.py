@@ -16,7 +16,10 @@ from cluster.settings import get_cluster_settings
 from ocr_ray.exceptions import ExitCode, UsageError
 from ocr_ray.settings import get_settings
 
-ROLES = ("ray-head", "ray-worker", "api")  # the stack's services, by role
+ROLES = ("ray-head", "ray-worker", "api")  # the stack's own-image services, by role
+SERVICES = (*ROLES, "mongodb")
+STORES = ("sqlite", "mongodb")
+STORE_PORT = 27017  # the store service's port on a host network
 
 if TYPE_CHECKING:
     from cluster.swarm import Swarm
@@ -48,6 +51,26 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="single node without iptables/bridge: every container on the host network",
     )
+    deploy.add_argument(
+        "--store",
+        choices=STORES,
+        default="sqlite",
+        help="job state: sqlite on the API's volume (default), or the stack's own MongoDB "
+        "service, shared by every API replica",
+    )
+    deploy.add_argument(
+        "--api-nodes",
+        type=int,
+        default=None,
+        help="API containers, each a Ray node that can run jobs (default 1; 2 with "
+        "--store mongodb); more than 1 needs MongoDB",
+    )
+    deploy.add_argument(
+        "--test-store",
+        action="store_true",
+        help="with --store mongodb: run the test-time MongoDB-wire server (SecantusDB) in "
+        "the project's image instead of MongoDB's own image; for tests and demos only",
+    )
     actions.add_parser("status", help="swarm nodes, services, replicas, Ray nodes")
     dashboard = actions.add_parser(
         "dashboard", help="Ray's dashboard on this machine's loopback, until Ctrl-C"
@@ -57,7 +80,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     scale.add_argument("replicas", type=int)
     scale.add_argument("--wait", type=float, default=0, metavar="S", help="wait for the Ray nodes")
     logs = actions.add_parser("logs", help="a service's recent logs")
-    logs.add_argument("role", choices=ROLES)
+    logs.add_argument("role", choices=SERVICES)
     logs.add_argument("--tail", type=int, default=100)
     actions.add_parser(
         "health", help="exit 0 if every service is at its replicas and the API answers"
@@ -77,7 +100,7 @@ def _add_operator_verbs(actions: argparse._SubParsersAction) -> None:
     stats = actions.add_parser("stats", help="CPU, memory and network per container, Ray node")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     restart = actions.add_parser("restart", help="rolling restart of a role's containers")
-    restart.add_argument("role", choices=ROLES)
+    restart.add_argument("role", choices=SERVICES)
     update = actions.add_parser(
         "update", help="rolling update; rolls back if the new tasks do not become healthy"
     )
@@ -140,7 +163,11 @@ def _deploy(swarm: Swarm, args: argparse.Namespace) -> int:
         socket = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix(
             "unix://"
         )
-        data = stack.host_network(data, docker_socket=socket, api_port=args.api_port)
+        data = stack.host_network(
+            data, docker_socket=socket, api_port=args.api_port, store_port=STORE_PORT
+        )
+    if args.test_store:
+        data = stack.test_store(data)
     env = {
         "OCR_RAY_IMAGE": args.image,
         "OCR_RAY_WORKERS": str(args.workers),
@@ -149,10 +176,34 @@ def _deploy(swarm: Swarm, args: argparse.Namespace) -> int:
         "OCR_RAY_AUTOSCALER": "1" if args.autoscaler else "0",
         "OCR_RAY_AUTOSCALE": "1" if args.job_scaling else "0",
         "OCR_RAY_STACK_NAME": swarm.stack,
+        **_store_env(args),
     }
     stack.deploy(data, swarm.stack, env)
     print(f"deployed stack {swarm.stack} with {args.workers} workers")
     return ExitCode.ok
+
+
+def _store_env(args: argparse.Namespace) -> dict[str, str]:
+    """The stack's variables for the chosen store and API nodes."""
+    from cluster import stack
+
+    shared = args.store == "mongodb"
+    nodes = args.api_nodes if args.api_nodes is not None else 1 + shared
+    if nodes < 1:
+        raise UsageError("--api-nodes: at least 1")
+    if nodes > 1 and not shared:
+        raise UsageError(
+            "--api-nodes: more than one API node needs the shared store "
+            "(--store mongodb); SQLite lives on one node's volume"
+        )
+    if args.test_store and not shared:
+        raise UsageError("--test-store: only with --store mongodb")
+    env = {"OCR_RAY_API_NODES": str(nodes), "OCR_RAY_MONGO_REPLICAS": str(int(shared))}
+    if shared:
+        env["OCR_RAY_STORE_URL"] = stack.store_url(
+            host_network=args.host_network, test_store=args.test_store, store_port=STORE_PORT
+        )
+    return env
 
 
 def _status(swarm: Swarm, args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Role of this container: head | worker | api.
+# Role of this container: head | worker | api | store-test (the test-time MongoDB-wire
+# server, SecantusDB, in images built with TEST_STORE=1; never for production).
 # On an overlay network every container has its own address; on the host network (a
 # single-node swarm without iptables) they share one, so per-node agent ports are
 # picked free rather than left at Ray's fixed defaults.
@@ -65,8 +66,12 @@ case "$role" in
     ocr-ray serve --address auto --host "${OCR_RAY_API_HOST:-0.0.0.0}" \
       --port "${OCR_RAY_API_PORT:-8000}" &
     ;;
+  store-test)
+    exec secantusd-py --host "${OCR_RAY_MONGO_HOST:-0.0.0.0}" --port "${OCR_RAY_MONGO_PORT:-27017}" \
+      --storage-path /data/db --log-level WARNING
+    ;;
   *)
-    echo "usage: entrypoint.sh head|worker|api" >&2
+    echo "usage: entrypoint.sh head|worker|api|store-test" >&2
     exit 2
     ;;
 esac

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Container health check: head | worker | api. Cheap on purpose: `ray health-check`
+# Container health check: head | worker | api | store (the test-time store server). Cheap on purpose: `ray health-check`
 # starts a Python that imports Ray (about 1.6 s of CPU), and with one check per
 # container every few seconds that alone took a fifth of a 2-core node and timed out
 # under load, so swarm killed healthy containers just when the stack (re)started.
@@ -16,5 +16,6 @@ case "$role" in
   head) port_open 127.0.0.1 6379 ;;
   worker) pgrep -x raylet >/dev/null && port_open "${OCR_RAY_HEAD_HOST:-ray-head}" 6379 ;;
   api) timeout 8 python3 -c "import urllib.request as r; r.urlopen('http://127.0.0.1:${OCR_RAY_API_PORT:-8000}/health', timeout=5)" ;;
-  *) echo "usage: healthcheck.sh head|worker|api" >&2; exit 2 ;;
+  store) port_open "${OCR_RAY_MONGO_HOST:-127.0.0.1}" "${OCR_RAY_MONGO_PORT:-27017}" ;;
+  *) echo "usage: healthcheck.sh head|worker|api|store" >&2; exit 2 ;;
 esac

@@ -41,6 +41,8 @@ fi
 # The build reaches PyPI through the host's network, so it trusts the host's CAs.
 cp /etc/ssl/certs/ca-certificates.crt cluster/build-ca.crt
 trap 'rm -f cluster/build-ca.crt' EXIT
-docker build --network host --build-arg BASE="$BASE" -t "$IMAGE" -f cluster/Dockerfile . >&2
+# TEST_STORE=1: the tests' stack runs its MongoDB-wire test server from this image.
+docker build --network host --build-arg BASE="$BASE" --build-arg TEST_STORE=1 -t "$IMAGE" \
+  -f cluster/Dockerfile . >&2
 docker image prune -f >/dev/null  # what earlier builds left behind
 echo "DOCKER_HOST=$DOCKER_HOST"

@@ -13,6 +13,7 @@ import yaml
 
 STACK_FILE = Path(__file__).resolve().parent.parent / "docker-stack.ray.yml"
 LOOPBACK_HEAD = "127.0.0.1"
+HEALTHCHECK = "/src/cluster/healthcheck.sh"
 
 
 def load_stack(path: Path = STACK_FILE) -> dict[str, Any]:
@@ -20,18 +21,18 @@ def load_stack(path: Path = STACK_FILE) -> dict[str, Any]:
     return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-def host_network(stack: dict[str, Any], *, docker_socket: str, api_port: int) -> dict[str, Any]:
+def host_network(
+    stack: dict[str, Any], *, docker_socket: str, api_port: int, store_port: int
+) -> dict[str, Any]:
     """Rewrite the stack for a single node whose engine has no iptables or bridge.
 
     Every container joins the host network; Ray binds to loopback addresses (one per
-    worker slot, so nodes stay distinguishable), nothing is published beyond loopback,
-    reservations that a small machine cannot honour are dropped, and the MongoDB service
-    (no registry to pull it from) is left out.
+    worker slot, so nodes stay distinguishable), the store to ``store_port`` on
+    loopback, nothing is published beyond loopback, and reservations that a small
+    machine cannot honour are dropped.
     """
     out = copy.deepcopy(stack)
-    out["services"].pop("mongodb", None)
     out["networks"] = {"hostnet": {"external": True, "name": "host"}}
-    out["volumes"] = {k: v for k, v in out.get("volumes", {}).items() if k != "mongo-data"}
     node_ips = {
         "ray-head": LOOPBACK_HEAD,
         "api": LOOPBACK_HEAD,
@@ -44,16 +45,40 @@ def host_network(stack: dict[str, Any], *, docker_socket: str, api_port: int) ->
         env = service.setdefault("environment", {})
         env.update(
             OCR_RAY_HEAD_HOST=LOOPBACK_HEAD,
-            OCR_RAY_NODE_IP=node_ips[name],
             OCR_RAY_DASHBOARD_HOST=LOOPBACK_HEAD,
             OCR_RAY_API_HOST=LOOPBACK_HEAD,
             OCR_RAY_API_PORT=str(api_port),
+            OCR_RAY_MONGO_HOST=LOOPBACK_HEAD,
+            OCR_RAY_MONGO_PORT=str(store_port),
         )
+        if name in node_ips:  # the Ray nodes
+            env["OCR_RAY_NODE_IP"] = node_ips[name]
         if name == "ray-head":  # what the autoscaler's workers need on this network
             env.update(OCR_RAY_WORKER_NETWORK="host", OCR_RAY_LOOPBACK_PREFIX="127.0.2")
         service["volumes"] = [_local_socket(v, docker_socket) for v in service.get("volumes", [])]
         service["deploy"].get("resources", {}).pop("reservations", None)
     return out
+
+
+def test_store(stack: dict[str, Any]) -> dict[str, Any]:
+    """Run the store service as the test-time MongoDB-wire server (SecantusDB) in the
+    project's image, for machines that cannot pull MongoDB's: tests and demos only."""
+    out = copy.deepcopy(stack)
+    store = out["services"]["mongodb"]
+    store.update(
+        image=out["services"]["api"]["image"],
+        command=["store-test"],
+        healthcheck={**store["healthcheck"], "test": ["CMD", HEALTHCHECK, "store"]},
+    )
+    return out
+
+
+def store_url(*, host_network: bool, test_store: bool, store_port: int) -> str:
+    """Where the API finds the stack's own MongoDB service."""
+    host = f"{LOOPBACK_HEAD}:{store_port}" if host_network else "mongodb:27017"
+    # The test server is a single node; MongoDB itself runs as a one-node replica set.
+    options = "directConnection=true" if test_store else "replicaSet=rs0"
+    return f"mongodb://{host}/ocr_ray?{options}"
 
 
 def _local_socket(volume: str, docker_socket: str) -> str:

@@ -29,6 +29,7 @@ OCR_RAY = str(REPO / ".venv" / "bin" / "ocr-ray")
 
 
 _NAMESPACE = "com.docker.stack.namespace"
+ROLES = ("ray-head", "ray-worker", "api")
 
 
 class _CliFailed(subprocess.CalledProcessError):
@@ -47,6 +48,7 @@ class Stack:
     # starts only once that is over, so no earlier job's scale-down lands in it.
     scale_idle_s: float = 0.0
     last_job_end: float = 0.0
+    roles: tuple[str, ...] = ROLES  # its services
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -156,12 +158,19 @@ class Stack:
         )
         if replicas.strip() != "1":
             self.cli("scale", "1")
+        api = f"{self.name}_api"
+        if (
+            self.docker("service", "inspect", "-f", "{{.Spec.Mode.Replicated.Replicas}}", api)
+            != "1\n"
+        ):
+            self.docker("service", "scale", "--detach", f"{api}=1")
         assert until(lambda: httpx.get(f"{self.url}/ready", timeout=5).status_code == 200, 300)
         assert until(self._settled, 300)
 
     def _settled(self) -> bool:
         status = self.status()
-        return status["services"] == one_each(self.name) and len(_worker_ids(status)) == 1
+        one = one_each(self.name, self.roles)
+        return status["services"] == one and len(_worker_ids(status)) == 1
 
 
 def until(predicate: Callable[[], bool], timeout: float, interval: float = 2.0) -> bool:
@@ -220,7 +229,8 @@ def deploy(
 ) -> Iterator[Stack]:
     env = dict(env, **settings)
     port = free_port()
-    stack = Stack(name, env, f"http://127.0.0.1:{port}", "", inputs)
+    roles = (*ROLES, "mongodb") if "mongodb" in flags else ROLES
+    stack = Stack(name, env, f"http://127.0.0.1:{port}", "", inputs, roles=roles)
     stack.scale_idle_s = float(settings.get("OCR_RAY_SCALE_IDLE_S", 0))
     _remove(stack)
     stack.cli("deploy", "--host-network", "--inputs", str(inputs), "--api-port", str(port), *flags)
@@ -245,10 +255,8 @@ def _remove(stack: Stack) -> None:
         )
 
 
-def one_each(name: str) -> dict[str, dict[str, int]]:
-    return {
-        f"{name}_{role}": {"running": 1, "desired": 1} for role in ("ray-head", "ray-worker", "api")
-    }
+def one_each(name: str, roles: tuple[str, ...] = ROLES) -> dict[str, dict[str, int]]:
+    return {f"{name}_{role}": {"running": 1, "desired": 1} for role in roles}
 
 
 def worker_ids(stack: Stack) -> set[str]:

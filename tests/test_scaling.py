@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cluster.scaling import plan_replicas
-from cluster.stack import host_network, load_stack
+from cluster.stack import host_network, load_stack, store_url, test_store
 
 
 @pytest.mark.parametrize(
@@ -36,8 +36,7 @@ def test_only_the_api_port_is_published_and_ray_ports_stay_inside() -> None:
 
 
 def test_host_network_rewrite_keeps_everything_on_loopback() -> None:
-    local = host_network(load_stack(), docker_socket="/run/x.sock", api_port=8123)
-    assert "mongodb" not in local["services"]
+    local = host_network(load_stack(), docker_socket="/run/x.sock", api_port=8123, store_port=9)
     for name, service in local["services"].items():
         assert service["networks"] == ["hostnet"] and "ports" not in service
         env = service["environment"]
@@ -48,3 +47,9 @@ def test_host_network_rewrite_keeps_everything_on_loopback() -> None:
         == "127.0.1.{{.Task.Slot}}"
     )
     assert "/run/x.sock:/var/run/docker.sock" in local["services"]["api"]["volumes"]
+    store = test_store(local)["services"]["mongodb"]  # the test-time server, on loopback
+    assert (store["image"], store["command"]) == (local["services"]["api"]["image"], ["store-test"])
+    assert store["environment"]["OCR_RAY_MONGO_PORT"] == "9"
+    assert store_url(host_network=True, test_store=True, store_port=9) == (
+        "mongodb://127.0.0.1:9/ocr_ray?directConnection=true"
+    )

@@ -44,8 +44,11 @@ def stack(swarm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
         "OCR_RAY_MAX_REPLICAS": "2",
         "OCR_RAY_SCALE_IDLE_S": "5",
     }
+    # Job state in the stack's own MongoDB service (its test-time server): the API's
+    # job runner may then move to another API node.
+    store = ("--store", "mongodb", "--test-store", "--api-nodes", "1")
     with deploy(
-        swarm_env, "ocrt", inputs, "--workers", "1", "--job-scaling", **settings
+        swarm_env, "ocrt", inputs, "--workers", "1", "--job-scaling", *store, **settings
     ) as deployed:
         yield deployed
 
@@ -148,6 +151,37 @@ def test_a_killed_worker_container_is_restarted_and_nothing_is_lost(ocrt: Stack)
     assert replaced and victim not in replaced  # swarm started a new container
 
 
+def test_a_second_api_node_takes_over_the_jobs_of_one_that_dies(ocrt: Stack) -> None:
+    api = f"{ocrt.name}_api"
+    ocrt.docker("service", "scale", "--detach", f"{api}=2")
+    api_nodes = lambda: sum(n["api"] for n in ocrt.status()["ray_nodes"])  # noqa: E731
+    assert until(lambda: api_nodes() == 2, 300)
+    distinct_pages(ocrt.inputs / "takeover", 16)
+    job_id = ocrt.submit("takeover", auto_scale=False)
+    with ocrt.http() as http:  # wrong keys until the lockout that the store keeps
+        wrong = {"Authorization": "Bearer ocr_wrongwrongwrong"}
+        codes = [http.get("/api/me", headers=wrong).status_code for _ in range(7)]
+    assert codes[:5] == [401] * 5 and 429 in codes[5:]
+    assert until(lambda: ocrt.progress(job_id)["succeeded"] >= 2, 300, 0.5)
+    [victim] = _api_containers(ocrt, running="JobRunner")
+    ocrt.docker("kill", victim)  # the API node running the job's coordinator dies
+    progress = ocrt.wait_job(job_id)
+    assert (progress["status"], progress["succeeded"], progress["total"]) == ("completed", 16, 16)
+    names = Counter(Path(r["path"]).name for r in ocrt.records(job_id))
+    assert names == Counter(f"p{i:02d}.png" for i in range(16))
+    assert _api_containers(ocrt, running="JobRunner") != [victim]  # it runs elsewhere now
+    with ocrt.http() as http:
+        # The count went on in the store: one more wrong key is locked out at once
+        # (a count kept in a replica's memory would have started again).
+        again = [http.get("/api/me", headers=wrong).status_code for _ in range(2)]
+        assert again == [401, 429]
+        second = ocrt.submit("takeover", auto_scale=False)
+        assert http.post(f"/api/bulk/jobs/{second}/cancel").status_code == 200
+        assert ocrt.wait_job(second)["status"] == "cancelled"
+        results = http.get(f"/api/bulk/results/{second}", params={"format": "jsonl"})
+    assert len(results.text.splitlines()) == 16  # every file once: read or skipped
+
+
 def test_drain_and_restore_the_node(ocrt: Stack) -> None:
     node = ocrt.status()["swarm_nodes"][0]["hostname"]
     drained = ocrt.cli("drain", node, "--wait", "180", timeout=240)
@@ -159,7 +193,7 @@ def test_drain_and_restore_the_node(ocrt: Stack) -> None:
     # has no timer to scale them back, so it must settle the count itself.
     ocrt.cli("scale", "2")
     ocrt.cli("restore", node)
-    assert until(lambda: ocrt.status()["services"] == one_each(ocrt.name), 300)
+    assert until(lambda: ocrt.status()["services"] == one_each(ocrt.name, ocrt.roles), 300)
     assert until(lambda: httpx.get(f"{ocrt.url}/ready", timeout=5).status_code == 200, 300)
     assert until(lambda: len(worker_ids(ocrt)) >= 1, 300)
     distinct_pages(ocrt.inputs / "after", 2)
@@ -194,7 +228,7 @@ def test_remove_node_refuses_the_last_manager_and_unknown_nodes(ocrt: Stack) -> 
 def test_stats_reports_each_container_with_its_ray_node(ocrt: Stack) -> None:
     rows = json.loads(ocrt.cli("stats", "--json").stdout)
     by_service = {r["service"]: r for r in rows}
-    assert sorted(by_service) == sorted(one_each(ocrt.name))
+    assert sorted(by_service) == sorted(one_each(ocrt.name, ocrt.roles))
     assert all(r["memory_mib"] > 0 and r["memory_limit_mib"] > 0 for r in rows)
     ray_nodes = ocrt.status()["ray_nodes"]
     head = next(n["id"] for n in ray_nodes if n["head"])
@@ -237,6 +271,22 @@ def _cli_fails(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     except subprocess.CalledProcessError as exc:
         return subprocess.CompletedProcess(exc.cmd, exc.returncode, exc.stdout, exc.stderr)
     raise AssertionError(f"ocr-ray cluster {' '.join(args)} succeeded")
+
+
+def _api_containers(stack: Stack, running: str) -> list[str]:
+    """The API containers with a process whose command line has ``running`` (on a host
+    network every API node has the same address, so Ray's view cannot tell them apart)."""
+    label = f"label=com.docker.swarm.service.name={stack.name}_api"
+    found = []
+    for container in stack.docker("ps", "-q", "--filter", label).split():
+        listed = subprocess.run(
+            ["docker", "exec", container, "pgrep", "-f", running],
+            env=stack.env,
+            capture_output=True,
+        )
+        if listed.returncode == 0:
+            found.append(container)
+    return found
 
 
 def _worker_containers(stack: Stack) -> list[str]:
