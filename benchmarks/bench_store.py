@@ -1,24 +1,26 @@
-"""The SQLite job store at volume: a million file records and five million pages of text.
+"""Both job stores at volume: a million file records and five million pages of text.
 
 Writes synthetic records the way a job does (the walk registers paths in batches of
 1024, the coordinator writes final records in batches of 64), then measures what users
 wait on: ``status``, ``jobs``, a resume's look for what is left, a re-walk of the inputs
-(``add_files`` of every path again), and an export. The same records are then written
-with their page text in sharded JSON Lines files beside the database instead, to show
-what moving the text out of the database would change.
+(``add_files`` of every path again), and an export. Each store in turn: SQLite, and
+MongoDB (the test-time server, SecantusDB, started here on loopback, or any mongod
+given with ``--mongo-url``).
 
     .venv/bin/python benchmarks/bench_store.py [--records 1000000] [--pages 5] [--chars 1500]
+        [--stores sqlite,mongodb] [--mongo-url mongodb://HOST/DB]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import random
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,8 +90,8 @@ def record(index: int, pages: int, texts: list[str], with_text: bool) -> FileRec
     )
 
 
-def fill(store_url: str, args: argparse.Namespace, texts: list[str], shards: Path | None) -> dict:
-    """Write a whole job; with ``shards``, the text goes to files there, not the database."""
+def fill(store_url: str, args: argparse.Namespace, texts: list[str]) -> dict:
+    """Write a whole job, as its walk and its coordinator do."""
     store = open_store(store_url)
     store.create_job(job_id="big", params=JobParams(paths=["/data/inputs"]))
     store.start_run(job_id="big", lease_s=3600)
@@ -99,31 +101,19 @@ def fill(store_url: str, args: argparse.Namespace, texts: list[str], shards: Pat
         items = [(i, record(i, 0, texts, False).path) for i in range(first, first + count)]
         store.add_files(job_id="big", items=items)
     registered = time.perf_counter() - started
-    shard_file = None
     for first in range(0, args.records, _WRITE):
         batch = [
             record(i, args.pages, texts, True)
             for i in range(first, min(first + _WRITE, args.records))
         ]
-        if shards is not None:
-            if first % 10_000 == 0:
-                shard_file = (shards / f"text-{first // 10_000:05d}.jsonl").open("a")
-            for r in batch:
-                assert shard_file is not None
-                shard_file.write(
-                    json.dumps({"path": r.path, "pages": [p.text for p in r.pages]}) + "\n"
-                )
-                for p in r.pages:
-                    p.text = ""
         store.complete_files(job_id="big", records=batch)
     store.finish_run(job_id="big", status=JobStatus.completed)
     total = time.perf_counter() - started
-    size = sum(
-        p.stat().st_size for p in Path(store_url.removeprefix("sqlite:///")).parent.glob("*.db*")
-    )
-    if shards is not None:
-        size += sum(p.stat().st_size for p in shards.glob("*"))
-    return {"register_s": registered, "total_s": total, "bytes": size, "store": store}
+    return {"register_s": registered, "total_s": total, "store": store}
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def measure(store, work: Path, args: argparse.Namespace) -> dict:
@@ -169,6 +159,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--pages", type=int, default=5)
     parser.add_argument("--chars", type=int, default=1500, help="characters per page")
+    parser.add_argument("--stores", default="sqlite,mongodb")
+    parser.add_argument("--mongo-url", help="a mongod to use instead of the test-time server")
     args = parser.parse_args()
     rng = random.Random(7)
     texts = [page_text(rng, args.chars) for _ in range(997)]
@@ -176,35 +168,53 @@ def main() -> None:
     pages = args.records * args.pages
     print(f"{args.records:,} records, {pages:,} pages of {args.chars} characters", flush=True)
     try:
-        for name, sharded in (("text in the database", False), ("text in sharded files", True)):
-            work = base / name.replace(" ", "-")
-            (work / "shards").mkdir(parents=True)
-            filled = fill(
-                f"sqlite:///{work / 'jobs.db'}", args, texts, work / "shards" if sharded else None
-            )
-            print(f"{name}:", flush=True)
-            print(
-                f"  register {args.records / filled['register_s']:,.0f} paths/s; write "
-                f"{args.records / filled['total_s']:,.0f} records/s, "
-                f"{pages / filled['total_s']:,.0f} pages/s; {filled['bytes'] / 2**30:.2f} GiB",
-                flush=True,
-            )
-            if not sharded:
-                m = measure(filled["store"], work, args)
-                print(
-                    f"  status {m['status_ms']:.1f} ms, jobs {m['jobs_ms']:.1f} ms, resume's "
-                    f"look for what is left {m['resume_ms']:.1f} ms, re-walk registration "
-                    f"{m['rewalk_s']:.1f} s",
-                    flush=True,
-                )
-                print(
-                    f"  export jsonl {m['export_s']:.0f} s ({m['export_mib']:,.0f} MiB), "
-                    f"peak RSS {m['export_rss_mib']:.0f} MiB",
-                    flush=True,
-                )
+        for kind in args.stores.split(","):
+            work = base / kind
+            work.mkdir()
+            with _store_at(kind, work, args.mongo_url) as url:
+                _report(kind, fill(url, args, texts), work, args)
             shutil.rmtree(work)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _store_at(kind: str, work: Path, mongo_url: str | None) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{work / 'jobs.db'}"
+    elif mongo_url:
+        yield mongo_url
+    else:
+        from tests.mongo_server import MongoServer
+
+        server = MongoServer(work / "mongo").start()
+        try:
+            yield server.url("bench")
+        finally:
+            server.stop()
+
+
+def _report(kind: str, filled: dict, work: Path, args: argparse.Namespace) -> None:
+    pages = args.records * args.pages
+    print(f"{kind}:", flush=True)
+    print(
+        f"  register {args.records / filled['register_s']:,.0f} paths/s; write "
+        f"{args.records / filled['total_s']:,.0f} records/s, "
+        f"{pages / filled['total_s']:,.0f} pages/s; {_size(work) / 2**30:.2f} GiB on disk",
+        flush=True,
+    )
+    m = measure(filled["store"], work, args)
+    print(
+        f"  status {m['status_ms']:.1f} ms, jobs {m['jobs_ms']:.1f} ms, resume's "
+        f"look for what is left {m['resume_ms']:.1f} ms, re-walk registration "
+        f"{m['rewalk_s']:.1f} s",
+        flush=True,
+    )
+    print(
+        f"  export jsonl {m['export_s']:.0f} s ({m['export_mib']:,.0f} MiB), "
+        f"peak RSS {m['export_rss_mib']:.0f} MiB",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -20,4 +20,4 @@ export OCR_RAY_TEST_SWARM_PREP="$prep"
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 # pytest's own exit code stands: 5 (no tests collected) fails the run like any failure.
-.venv/bin/python -m pytest -ra "$@"
+.venv/bin/python -m pytest -ra --durations=25 "$@"
