@@ -1,5 +1,6 @@
-"""The CLI on a MongoDB store (``OCR_RAY_STORE_URL``): run, Ctrl-C, resume through a real
-outage of the server, status, jobs, export; and bad store URLs refused up front."""
+"""The CLI and the API on a MongoDB store (``OCR_RAY_STORE_URL``): run, Ctrl-C, resume
+through a real outage of the server, status, jobs, export, the API's 503 while the
+store is down; and bad store URLs refused up front."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 import ocr_ray
-from tests.conftest import REPO, distinct_pages
+from tests.conftest import REPO, distinct_pages, wait_done
 from tests.mongo_server import MongoServer, free_port
+from tests.serve_process import serving
+from tests.swarm_support import until
 from tests.test_cli import OCR_RAY
 
 pytestmark = pytest.mark.slow
@@ -109,3 +113,36 @@ def test_bad_store_urls_are_refused_before_any_file(tmp_path: Path) -> None:
     assert done.returncode == 2 and "cannot be reached" in done.stderr, done.stderr
     assert "ocr:***@127.0.0.1" in done.stderr and "s3cret" not in done.stderr
     assert not out.exists()
+
+
+def test_the_api_says_the_store_is_unavailable_and_recovers(tmp_path: Path) -> None:
+    server = MongoServer(tmp_path / "mongo").start()
+    url = server.url("api")
+    root, token = tmp_path / "inputs", "t0ken-for-the-store-outage-test"
+    distinct_pages(root / "one", 1)
+    env = dict(
+        os.environ,
+        OCR_RAY_STORE_URL=url,
+        OCR_RAY_API_TOKEN=token,
+        OCR_RAY_INPUT_ROOTS=str(root),
+        OCR_RAY_HOME=str(tmp_path / "home"),
+    )
+    try:
+        with (
+            serving(env) as (api, _, _),
+            httpx.Client(
+                base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            ) as http,
+        ):
+            job_id = http.post("/api/bulk/process", json={"folder_path": "one"}).json()["job_id"]
+            assert wait_done(http, job_id)["succeeded"] == 1
+            server.stop()
+            for route in (f"/api/bulk/progress/{job_id}", "/api/bulk/jobs"):
+                down = http.get(route)
+                assert down.status_code == 503 and down.headers["Retry-After"] == "5", route
+                assert "did not answer" in down.json()["detail"] and url in down.json()["detail"]
+            server.start()
+            assert until(lambda: http.get(f"/api/bulk/progress/{job_id}").status_code == 200, 60)
+            assert http.get(f"/api/bulk/progress/{job_id}").json()["status"] == "completed"
+    finally:
+        server.stop()
