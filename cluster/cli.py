@@ -167,7 +167,7 @@ def _deploy(swarm: Swarm, args: argparse.Namespace) -> int:
             data, docker_socket=socket, api_port=args.api_port, store_port=STORE_PORT
         )
     if args.test_store:
-        data = stack.test_store(data)
+        data = stack.with_test_store(data)
     env = {
         "OCR_RAY_IMAGE": args.image,
         "OCR_RAY_WORKERS": str(args.workers),

@@ -60,7 +60,7 @@ def host_network(
     return out
 
 
-def test_store(stack: dict[str, Any]) -> dict[str, Any]:
+def with_test_store(stack: dict[str, Any]) -> dict[str, Any]:
     """Run the store service as the test-time MongoDB-wire server (SecantusDB) in the
     project's image, for machines that cannot pull MongoDB's: tests and demos only."""
     out = copy.deepcopy(stack)

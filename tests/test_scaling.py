@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cluster.scaling import plan_replicas
-from cluster.stack import host_network, load_stack, store_url, test_store
+from cluster.stack import host_network, load_stack, store_url, with_test_store
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_host_network_rewrite_keeps_everything_on_loopback() -> None:
         == "127.0.1.{{.Task.Slot}}"
     )
     assert "/run/x.sock:/var/run/docker.sock" in local["services"]["api"]["volumes"]
-    store = test_store(local)["services"]["mongodb"]  # the test-time server, on loopback
+    store = with_test_store(local)["services"]["mongodb"]  # the test-time server, on loopback
     assert (store["image"], store["command"]) == (local["services"]["api"]["image"], ["store-test"])
     assert store["environment"]["OCR_RAY_MONGO_PORT"] == "9"
     assert store_url(host_network=True, test_store=True, store_port=9) == (
