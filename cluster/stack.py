@@ -27,7 +27,8 @@ def host_network(
     """Rewrite the stack for a single node whose engine has no iptables or bridge.
 
     Every container joins the host network; Ray binds to loopback addresses (one per
-    worker slot, so nodes stay distinguishable), the store to ``store_port`` on
+    worker and API slot, so nodes stay distinguishable; the API nodes' HTTP proxies
+    share one port), the store to ``store_port`` on
     loopback, nothing is published beyond loopback, and reservations that a small
     machine cannot honour are dropped.
     """
@@ -35,7 +36,7 @@ def host_network(
     out["networks"] = {"hostnet": {"external": True, "name": "host"}}
     node_ips = {
         "ray-head": LOOPBACK_HEAD,
-        "api": LOOPBACK_HEAD,
+        "api": "127.0.3.{{.Task.Slot}}",
         "ray-worker": "127.0.1.{{.Task.Slot}}",
     }
     for name, service in out["services"].items():

@@ -64,16 +64,17 @@ def _net(networks: dict[str, Any] | None, key: str) -> float | None:
 
 
 def _ray_node(container: Any, ray_nodes: list[dict[str, Any]]) -> str | None:
-    """The Ray node id of a container: the head and API by role, workers by address."""
+    """The Ray node id of a container: the head by role; API nodes and workers by their
+    address, among the nodes of their kind."""
     service = container.labels[_SERVICE_LABEL]
     if service.endswith("_ray-head"):
         candidates = [n for n in ray_nodes if n.get("head")]
-    elif service.endswith("_api"):
-        candidates = [n for n in ray_nodes if n.get("api")]
     else:
-        addresses = _addresses(container.attrs)
+        api, addresses = service.endswith("_api"), _addresses(container.attrs)
         candidates = [
-            n for n in ray_nodes if n["ip"] in addresses and not n.get("head") and not n.get("api")
+            n
+            for n in ray_nodes
+            if n["ip"] in addresses and not n.get("head") and bool(n.get("api")) == api
         ]
     return str(candidates[0]["id"]) if len(candidates) == 1 else None
 

@@ -10,6 +10,7 @@ a 422 echoes of the input.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ocr_ray.exceptions import StoreUnavailableError
 from serve.deps import authenticate
 
+_log = logging.getLogger(__name__)
 # What a 422 quotes of a rejected value, at most.
 ECHO_CHARS = 200
 
@@ -52,8 +54,12 @@ class KeyGate:
 
 
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """A 503 that says the job store did not answer, instead of a traceback."""
-    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+    """A 503 that says the job store did not answer, instead of a traceback. Where the
+    store is stays in the server's log: callers (before their key is checked, too)
+    learn no internal address."""
+    _log.warning("%s %s: %s", request.method, request.url.path, exc)
+    detail = "the job store is unavailable for the moment; nothing is lost, try again shortly"
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
 
 async def bounded_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -19,6 +19,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ocr_ray.api import run_stored_job
+from ocr_ray.exceptions import OcrRayError
 from ocr_ray.models import CallbackOutcome, JobStatus
 from ocr_ray.params import JobParams
 from ocr_ray.settings import get_settings
@@ -36,6 +37,7 @@ NAMESPACE = "ocr_ray"
 API_OWNER = "api"
 API_RESOURCE = "ocr_api"  # what the API containers' Ray nodes offer (cluster/entrypoint.sh)
 _SIZING_POLL_S = 0.5
+_STORE_RETRY_S = 5.0
 # Its own jobs left running by a previous life of this actor show as interrupted once
 # their lease has run out; either way they are this actor's to continue.
 _RESUMABLE = (JobStatus.queued, JobStatus.running, JobStatus.cancelling, JobStatus.interrupted)
@@ -55,7 +57,19 @@ class JobRunner:
                 self._scaler().settle()
             except Exception:  # the API still serves; only the scale-back is missed
                 _log.exception("job-size scaling could not settle the worker count")
-        for row in open_store(store_url).list_jobs(limit=10_000):
+        threading.Thread(target=self._resume_owned, daemon=True).start()
+
+    def _resume_owned(self) -> None:
+        """Start every unfinished API job, once the store answers: a runner that starts
+        before its store (a whole stack starting at once) still comes up and resumes."""
+        while True:
+            try:
+                rows = open_store(self._store_url).list_jobs(limit=10_000)
+                break
+            except OcrRayError:
+                _log.warning("the job store does not answer yet; retrying", exc_info=True)
+                time.sleep(_STORE_RETRY_S)
+        for row in rows:
             if row.params.owner != API_OWNER:
                 continue
             if row.status in _RESUMABLE or _callback_pending(row):

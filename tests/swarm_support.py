@@ -49,6 +49,7 @@ class Stack:
     scale_idle_s: float = 0.0
     last_job_end: float = 0.0
     roles: tuple[str, ...] = ROLES  # its services
+    api_nodes: int = 1
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -158,19 +159,18 @@ class Stack:
         )
         if replicas.strip() != "1":
             self.cli("scale", "1")
-        api = f"{self.name}_api"
-        if (
-            self.docker("service", "inspect", "-f", "{{.Spec.Mode.Replicated.Replicas}}", api)
-            != "1\n"
-        ):
-            self.docker("service", "scale", "--detach", f"{api}=1")
         assert until(lambda: httpx.get(f"{self.url}/ready", timeout=5).status_code == 200, 300)
         assert until(self._settled, 300)
 
     def _settled(self) -> bool:
         status = self.status()
-        one = one_each(self.name, self.roles)
-        return status["services"] == one and len(_worker_ids(status)) == 1
+        return status["services"] == self.services() and len(_worker_ids(status)) == 1
+
+    def services(self) -> dict[str, dict[str, int]]:
+        """Its services at the baseline: one replica each, the API's nodes."""
+        replicas = one_each(self.name, self.roles)
+        replicas[f"{self.name}_api"] = {"running": self.api_nodes, "desired": self.api_nodes}
+        return replicas
 
 
 def until(predicate: Callable[[], bool], timeout: float, interval: float = 2.0) -> bool:
@@ -230,7 +230,8 @@ def deploy(
     env = dict(env, **settings)
     port = free_port()
     roles = (*ROLES, "mongodb") if "mongodb" in flags else ROLES
-    stack = Stack(name, env, f"http://127.0.0.1:{port}", "", inputs, roles=roles)
+    nodes = int(flags[flags.index("--api-nodes") + 1]) if "--api-nodes" in flags else 1
+    stack = Stack(name, env, f"http://127.0.0.1:{port}", "", inputs, roles=roles, api_nodes=nodes)
     stack.scale_idle_s = float(settings.get("OCR_RAY_SCALE_IDLE_S", 0))
     _remove(stack)
     stack.cli("deploy", "--host-network", "--inputs", str(inputs), "--api-port", str(port), *flags)

@@ -143,7 +143,12 @@ def test_jobs_per_user_run_bookkeeping_and_the_running_limit(any_store_url: str)
     )
     assert row.confidence_sum == 90.0 and row.confidence_count == 1
     store.set_callback(job_id="j2", state=CallbackState(url="https://hook.example/done"))
-    store.finish_run(job_id="j2", status=JobStatus.interrupted, cpus=4)
+    store.finish_run(job_id="j2", status=JobStatus.interrupted, error="$pages: as written", cpus=4)
+    row = store.get_job("j2")
+    assert row is not None and (row.status, row.error) == (
+        JobStatus.interrupted,
+        "$pages: as written",
+    )
     store.start_run(job_id="j2", lease_s=60)  # a resume counts from what is done
     row = store.get_job("j2")
     assert row is not None and (row.done_at_start, row.pages_at_start, row.files_queued) == (

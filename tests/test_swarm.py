@@ -28,7 +28,6 @@ from tests.swarm_support import (
     Stack,
     deploy,
     non_worker_ids,
-    one_each,
     until,
     worker_ids,
 )
@@ -44,9 +43,9 @@ def stack(swarm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
         "OCR_RAY_MAX_REPLICAS": "2",
         "OCR_RAY_SCALE_IDLE_S": "5",
     }
-    # Job state in the stack's own MongoDB service (its test-time server): the API's
-    # job runner may then move to another API node.
-    store = ("--store", "mongodb", "--test-store", "--api-nodes", "1")
+    # Job state in the stack's own MongoDB service (its test-time server), shared by
+    # two API nodes: the job runner may move from one to the other.
+    store = ("--store", "mongodb", "--test-store", "--api-nodes", "2")
     with deploy(
         swarm_env, "ocrt", inputs, "--workers", "1", "--job-scaling", *store, **settings
     ) as deployed:
@@ -62,11 +61,13 @@ def ocrt(stack: Stack) -> Stack:
 
 def test_status_shows_the_head_the_api_and_the_workers(ocrt: Stack) -> None:
     # Right after a deploy the worker's Ray node may be replaced once; wait for it.
-    assert until(lambda: len(ocrt.status()["ray_nodes"]) == 3, 120)
+    assert until(lambda: len(ocrt.status()["ray_nodes"]) == 4, 120)
     status = ocrt.status()
     heads = [n for n in status["ray_nodes"] if n["head"]]
     assert len(heads) == 1 and heads[0]["cpus"] == 0
-    assert len(status["ray_nodes"]) == 3  # head, api node (0 CPUs), one worker
+    apis = [n for n in status["ray_nodes"] if n["api"]]
+    assert len(apis) == 2 and {n["cpus"] for n in apis} == {0}  # two API nodes, no tasks
+    assert len(status["ray_nodes"]) == 4  # and one worker
     assert status["swarm_nodes"][0]["role"] == "manager"
     assert "ocr-ray cluster dashboard" in status["dashboard"]
 
@@ -152,10 +153,6 @@ def test_a_killed_worker_container_is_restarted_and_nothing_is_lost(ocrt: Stack)
 
 
 def test_a_second_api_node_takes_over_the_jobs_of_one_that_dies(ocrt: Stack) -> None:
-    api = f"{ocrt.name}_api"
-    ocrt.docker("service", "scale", "--detach", f"{api}=2")
-    api_nodes = lambda: sum(n["api"] for n in ocrt.status()["ray_nodes"])  # noqa: E731
-    assert until(lambda: api_nodes() == 2, 300)
     distinct_pages(ocrt.inputs / "takeover", 16)
     job_id = ocrt.submit("takeover", auto_scale=False)
     with ocrt.http() as http:  # wrong keys until the lockout that the store keeps
@@ -193,7 +190,7 @@ def test_drain_and_restore_the_node(ocrt: Stack) -> None:
     # has no timer to scale them back, so it must settle the count itself.
     ocrt.cli("scale", "2")
     ocrt.cli("restore", node)
-    assert until(lambda: ocrt.status()["services"] == one_each(ocrt.name, ocrt.roles), 300)
+    assert until(lambda: ocrt.status()["services"] == ocrt.services(), 300)
     assert until(lambda: httpx.get(f"{ocrt.url}/ready", timeout=5).status_code == 200, 300)
     assert until(lambda: len(worker_ids(ocrt)) >= 1, 300)
     distinct_pages(ocrt.inputs / "after", 2)
@@ -228,14 +225,14 @@ def test_remove_node_refuses_the_last_manager_and_unknown_nodes(ocrt: Stack) -> 
 def test_stats_reports_each_container_with_its_ray_node(ocrt: Stack) -> None:
     rows = json.loads(ocrt.cli("stats", "--json").stdout)
     by_service = {r["service"]: r for r in rows}
-    assert sorted(by_service) == sorted(one_each(ocrt.name, ocrt.roles))
+    assert sorted(by_service) == sorted(ocrt.services())
     assert all(r["memory_mib"] > 0 and r["memory_limit_mib"] > 0 for r in rows)
     ray_nodes = ocrt.status()["ray_nodes"]
     head = next(n["id"] for n in ray_nodes if n["head"])
     assert by_service[f"{ocrt.name}_ray-head"]["ray_node"] == head
     assert by_service[f"{ocrt.name}_ray-worker"]["ray_node"] in worker_ids(ocrt)
-    api = by_service[f"{ocrt.name}_api"]["ray_node"]
-    assert api in {n["id"] for n in ray_nodes} and api != head
+    apis = {r["ray_node"] for r in rows if r["service"] == f"{ocrt.name}_api"}
+    assert apis == {n["id"] for n in ray_nodes if n["api"]} and len(apis) == 2
 
 
 def test_restart_replaces_the_workers_one_at_a_time(ocrt: Stack) -> None:

@@ -145,7 +145,7 @@ class MongoStore:
         end = {
             "status": status.value,
             "finished_at": now,
-            "error": error,
+            "error": {"$literal": error},  # a message is never read as a field path
             **_NOTHING_LIVE,
             "elapsed_prior_s": {"$add": ["$elapsed_prior_s", ran]},
             "cpus": {"$max": [{"$ifNull": ["$cpus", 0]}, cpus or 0]},

@@ -60,6 +60,7 @@ class MongoDb:
         chosen = {k: v for k, v in defaults.items() if k.lower() not in given}
         self.client: Any = MongoClient(url, appname="ocr_ray", **chosen)
         self.db: Any = self.client.get_default_database(DEFAULT_DATABASE)
+        self._ready: set[str] = set()  # collections made, with their indexes
         self._reachable()
 
     def _reachable(self) -> None:
@@ -75,12 +76,16 @@ class MongoDb:
     def collections(self, indexes: dict[str, list[Any]]) -> None:
         """Create each collection and its indexes (``IndexModel``s) if missing: before
         any write, since concurrent first upserts into a new collection can race."""
+        wanted = {name: models for name, models in indexes.items() if name not in self._ready}
+        if not wanted:
+            return  # this process made them already: a store is opened often
         present = set(self.db.list_collection_names())
-        for name, models in indexes.items():
+        for name, models in wanted.items():
             if name not in present:
                 self.db.create_collection(name, check_exists=False)
             if models:
                 self.db[name].create_indexes(models)
+            self._ready.add(name)
 
     def transaction(self, work: Callable[[Any], T]) -> T:
         """``work(session)`` in one transaction, retried as the driver advises."""
