@@ -1,6 +1,7 @@
-"""The CLI and the API on a MongoDB store (``OCR_RAY_STORE_URL``): run, Ctrl-C, resume
-through a real outage of the server, status, jobs, export, the API's 503 while the
-store is down; and bad store URLs refused up front."""
+"""The CLI and the API on a MongoDB store (``OCR_RAY_STORE_URL``): a driver SIGKILLed
+mid-job and resumed (nothing lost, redone or counted twice) through a real outage of
+the server, status, jobs, export, the API's 503 while the store is down; and bad store
+URLs refused up front."""
 
 from __future__ import annotations
 
@@ -34,10 +35,13 @@ def _cli(*args: str, url: str, timeout: float = 120) -> subprocess.CompletedProc
 
 
 def _start(*args: str, url: str, log: Path) -> subprocess.Popen[str]:
-    """``ocr-ray ARGS`` in the background, its messages (and bar) into ``log``."""
-    env = dict(os.environ, OCR_RAY_STORE_URL=url)
+    """``ocr-ray ARGS`` in the background, in a session of its own (with the local Ray
+    it starts), its messages (and bar) into ``log``; a lease of 3 s."""
+    env = dict(os.environ, OCR_RAY_STORE_URL=url, OCR_RAY_HEARTBEAT_S="1")
     with open(log, "w") as said:
-        return subprocess.Popen([OCR_RAY, *args], cwd=REPO, env=env, stdout=said, stderr=said)
+        return subprocess.Popen(
+            [OCR_RAY, *args], cwd=REPO, env=env, stdout=said, stderr=said, start_new_session=True
+        )
 
 
 def _wait_for(url: str, succeeded: int, process: subprocess.Popen[str]) -> None:
@@ -52,7 +56,7 @@ def _wait_for(url: str, succeeded: int, process: subprocess.Popen[str]) -> None:
     raise AssertionError(f"never {succeeded} done (exit {process.poll()})")
 
 
-def test_a_job_resumes_and_rides_out_a_store_outage(tmp_path: Path) -> None:
+def test_a_killed_driver_resumes_through_a_store_outage(tmp_path: Path) -> None:
     server = MongoServer(tmp_path / "mongo").start()
     url = server.url("ocr")
     folder, out = tmp_path / "in", tmp_path / "out"
@@ -61,10 +65,14 @@ def test_a_job_resumes_and_rides_out_a_store_outage(tmp_path: Path) -> None:
     first = _start(*run, url=url, log=tmp_path / "first.log")
     try:
         _wait_for(url, 2, first)
-        first.send_signal(signal.SIGINT)  # Ctrl-C: the job stops, resumable
-        assert first.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
-        before = ocr_ray.get_job("mongo", store=url).progress()
-        assert before.status == "interrupted" and 2 <= before.succeeded < FILES
+        with pytest.raises(ocr_ray.UsageError, match="still running"):  # no second coordinator
+            ocr_ray.resume("mongo", store=url)
+        os.killpg(first.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        first.wait()
+        job = ocr_ray.get_job("mongo", store=url)
+        assert until(lambda: job.progress().status == "interrupted", 30, 0.5)  # lease ran out
+        before = job.progress()
+        assert 2 <= before.succeeded < FILES
 
         resumed = _start(
             "run", "--resume", "mongo", "--out", str(out), url=url, log=tmp_path / "resumed.log"
@@ -84,6 +92,10 @@ def test_a_job_resumes_and_rides_out_a_store_outage(tmp_path: Path) -> None:
         records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
         assert Counter(Path(r["path"]).name for r in records) == Counter(names)
         assert {r["status"] for r in records} == {"succeeded"}
+        by_run = Counter(r["node_id"] for r in records)  # each run started its own local Ray
+        assert len(by_run) == 2 and before.succeeded in by_run.values()
+        summary = json.loads((out / "summary.json").read_text())
+        assert (summary["total_files"], summary["succeeded"], summary["pages"]) == (FILES,) * 3
         status = json.loads(_cli("status", "mongo", "--json", url=url).stdout)
         assert (status["status"], status["current"], status["total"]) == ("completed", FILES, FILES)
         assert (status["succeeded"], status["failed"], status["skipped"]) == (FILES, 0, 0)
@@ -97,7 +109,7 @@ def test_a_job_resumes_and_rides_out_a_store_outage(tmp_path: Path) -> None:
     finally:
         for process in (first, locals().get("resumed")):
             if process is not None and process.poll() is None:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)  # with the local Ray it started
         server.stop()
 
 
