@@ -164,7 +164,9 @@ class Stack:
 
     def _settled(self) -> bool:
         status = self.status()
-        return status["services"] == self.services() and len(_worker_ids(status)) == 1
+        apis = status["ray_nodes"] if not isinstance(status["ray_nodes"], str) else []
+        joined = sum(bool(n["api"]) for n in apis) == self.api_nodes
+        return status["services"] == self.services() and len(_worker_ids(status)) == 1 and joined
 
     def services(self) -> dict[str, dict[str, int]]:
         """Its services at the baseline: one replica each, the API's nodes."""
