@@ -204,10 +204,10 @@ def job_runner(store_url: str) -> Any:
 
 def _placement(store_url: str) -> dict[str, Any]:
     here = ray.get_runtime_context().get_node_id()
-    on_api_node = any(
+    # Asked on every submit: the cluster's node list is read only for a shared store.
+    if is_shared(store_url) and any(
         node["NodeID"] == here and API_RESOURCE in node["Resources"] for node in ray.nodes()
-    )
-    if is_shared(store_url) and on_api_node:
+    ):
         return {"resources": {API_RESOURCE: 0.001}}
     return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=here, soft=False)}
 
