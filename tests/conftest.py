@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -37,6 +38,11 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
 )
 (_HOME / "crash-markers").mkdir()
+# A run that a script started in the background (scripts/test.sh's swarm lane) inherits
+# SIGINT ignored, as POSIX has it, and so would every process the tests start and then
+# stop with Ctrl-C's signal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # The tests' own engines and formats, installed as any plugin package installs them.
 TEST_PLUGINS = {
     "ocr_ray.engines": {
@@ -85,12 +91,14 @@ def ray_local() -> Iterator[None]:
 @pytest.fixture
 def cluster() -> Iterator[object]:
     """A ``ray.cluster_utils.Cluster`` whose head has no CPUs: every task runs on a
-    worker node the test adds."""
+    worker node the test adds. Its dashboard (the state API's server) on a free port:
+    Ray's default, 8265, may still be held by an earlier test's Ray that is going down."""
     import ray
     from ray.cluster_utils import Cluster
 
     ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    head = {"num_cpus": 0, "dashboard_port": free_port()}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     yield cluster
     ray.shutdown()
     cluster.shutdown()

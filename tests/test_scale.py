@@ -149,7 +149,9 @@ def test_probes_and_reads_share_the_nodes_worker_processes(
     job = ocr_ray.submit(tmp_path / "in", address=cluster.address, store=store_url)
     summary = job.wait(timeout=300, progress=False)
     assert summary.succeeded == 600
-    started = list_workers(filters=[("worker_type", "=", "WORKER")], limit=1000)
+    started = list_workers(
+        address=cluster.address, filters=[("worker_type", "=", "WORKER")], limit=1000
+    )
     assert len(started) <= 2 + 1, [(w.pid, w.is_alive) for w in started]
 
 
