@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from ray import serve
+from ray.serve import Application
 
 from ocr_ray import __version__
 from ocr_ray.exceptions import StoreUnavailableError
 from serve.gate import KeyGate, bounded_validation_error, store_unavailable
 from serve.routes import bulk, cluster, health, users
+from serve.runner import API_RESOURCE
 from serve.security import load_token
 from serve.settings import get_serve_settings
 
@@ -53,7 +56,18 @@ class OcrRayApi:
         load_token(get_serve_settings())
 
 
-_limits = get_serve_settings()
-app = OcrRayApi.options(
-    num_replicas=_limits.api_replicas, max_ongoing_requests=_limits.api_max_ongoing_requests
-).bind()
+def application(*, on_api_nodes: bool = False) -> Application:
+    """The app as Serve runs it. On a cluster's API nodes each replica has one of them
+    to itself, so a lost API node takes one replica with it and the others answer."""
+    limits = get_serve_settings()
+    options: dict[str, Any] = {
+        "num_replicas": limits.api_replicas,
+        "max_ongoing_requests": limits.api_max_ongoing_requests,
+    }
+    if on_api_nodes:
+        actor = {"num_cpus": 0, "resources": {API_RESOURCE: 0.001}}
+        options.update(ray_actor_options=actor, max_replicas_per_node=1)
+    return OcrRayApi.options(**options).bind()
+
+
+app = application()

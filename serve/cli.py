@@ -39,8 +39,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ray import serve
 
     from ocr_ray.api import connect
-    from serve.app import app
-    from serve.runner import job_runner
+    from serve.app import application
+    from serve.runner import job_runner, on_api_node
 
     if get_serve_settings().api_haproxy:  # read by the Ray that connect() starts, and Serve
         os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
@@ -48,6 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(HAPROXY_EXPOSURE, file=sys.stderr)
     connect(args.address, keep=False)  # its Ray lives as long as it serves (HAProxy's env)
     serve.start(http_options={"host": args.host, "port": args.port})
+    app = application(on_api_nodes=on_api_node())
     serve.run(app, name="ocr-ray", route_prefix="/", blocking=False)
     job_runner(get_settings().resolved_store_url)  # resumes unfinished API jobs
     print(f"ocr-ray API on http://{args.host}:{args.port}/ (docs at /docs)", flush=True)

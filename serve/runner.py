@@ -163,6 +163,7 @@ class JobRunner:
                     Swarm(s.stack_name),
                     files_per_worker=s.files_per_worker,
                     max_replicas=s.max_replicas,
+                    baseline=s.workers,
                     idle_s=s.scale_idle_s,
                 )
             return self._job_scaler
@@ -203,13 +204,17 @@ def job_runner(store_url: str) -> Any:
 
 
 def _placement(store_url: str) -> dict[str, Any]:
-    here = ray.get_runtime_context().get_node_id()
     # Asked on every submit: the cluster's node list is read only for a shared store.
-    if is_shared(store_url) and any(
-        node["NodeID"] == here and API_RESOURCE in node["Resources"] for node in ray.nodes()
-    ):
+    if is_shared(store_url) and on_api_node():
         return {"resources": {API_RESOURCE: 0.001}}
+    here = ray.get_runtime_context().get_node_id()
     return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=here, soft=False)}
+
+
+def on_api_node() -> bool:
+    """Whether this process's Ray node is one of a cluster's API nodes."""
+    here = ray.get_runtime_context().get_node_id()
+    return any(node["NodeID"] == here and API_RESOURCE in node["Resources"] for node in ray.nodes())
 
 
 def start_job(

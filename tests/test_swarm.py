@@ -8,6 +8,7 @@ before it, so the tests run alone or in any order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -172,10 +173,29 @@ def test_a_dead_worker_and_a_dead_api_node_lose_nothing(ocrt: Stack) -> None:
         # (a count kept in a replica's memory would have started again).
         again = [http.get("/api/me", headers=wrong).status_code for _ in range(2)]
         assert again == [401, 429]
-        second = ocrt.submit("kill", auto_scale=False)
-        assert http.post(f"/api/bulk/jobs/{second}/cancel").status_code == 200
-        assert ocrt.wait_job(second)["status"] == "cancelled"
-        results = http.get(f"/api/bulk/results/{second}", params={"format": "jsonl"})
+
+
+def test_a_job_sent_through_one_api_replica_is_seen_cancelled_and_read_through_the_other(
+    ocrt: Stack,
+) -> None:
+    """Each API node runs one Serve replica of the API; which one answered a request is
+    read from its own log (the request's ``x-request-id``)."""
+    distinct_pages(ocrt.inputs / "across", 16)
+    body = {"folder_path": "/data/inputs/across", "auto_scale": False}
+    with _connection(ocrt) as (http, first):
+        submitted = http.post("/api/bulk/process", json=body)
+        assert submitted.status_code == 202 and _replica(ocrt, submitted) == first
+    job_id = submitted.json()["job_id"]
+    with _connection(ocrt, other_than=first) as (http, second):
+        seen = http.get(f"/api/bulk/progress/{job_id}")
+        cancelled = http.post(f"/api/bulk/jobs/{job_id}/cancel")
+        for response in (seen, cancelled):
+            assert response.status_code == 200 and _replica(ocrt, response) == second
+    assert seen.json()["status"] in ("queued", "running")
+    assert ocrt.wait_job(job_id)["status"] == "cancelled"
+    with _connection(ocrt, other_than=first) as (http, second):
+        results = http.get(f"/api/bulk/results/{job_id}", params={"format": "jsonl"})
+        assert results.status_code == 200 and _replica(ocrt, results) == second
     assert len(results.text.splitlines()) == 16  # every file once: read or skipped
 
 
@@ -284,6 +304,43 @@ def _api_containers(stack: Stack, running: str) -> list[str]:
         if listed.returncode == 0:
             found.append(container)
     return found
+
+
+@contextlib.contextmanager
+def _connection(
+    stack: Stack, other_than: tuple[str, str] | None = None
+) -> Iterator[tuple[httpx.Client, tuple[str, str]]]:
+    """A kept-alive connection to the API and the replica that answers on it (the
+    node's own: Serve's proxies prefer it), other than ``other_than``. The API nodes
+    share one port, so each new connection lands on either node."""
+    for _ in range(40):
+        with stack.http() as http:
+            replica = _replica(stack, http.get("/api/me").raise_for_status())
+            if replica != other_than:
+                yield http, replica
+                return
+    raise AssertionError(f"every connection reached the API replica {other_than}")
+
+
+def _replica(stack: Stack, response: httpx.Response) -> tuple[str, str]:
+    """(API container, Serve replica log) of the replica that logged the response's
+    request."""
+    request_id = response.headers["x-request-id"]
+    found: list[tuple[str, str]] = []
+
+    def logged() -> bool:
+        for container in _api_containers(stack, running="raylet"):
+            listed = subprocess.run(
+                ["docker", "exec", container, "grep", "-rlF", "--include=replica_*", request_id,
+                 "/tmp/ray/session_latest/logs/serve"],
+                env=stack.env, capture_output=True, text=True,
+            )  # fmt: skip
+            found.extend((container, Path(log).name) for log in listed.stdout.split())
+        return bool(found)
+
+    assert until(logged, 20, 0.5), f"no API replica logged request {request_id}"
+    [replica] = found
+    return replica
 
 
 def _worker_containers(stack: Stack) -> list[str]:
