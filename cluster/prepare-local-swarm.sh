@@ -17,8 +17,10 @@ SUDO=""
 if ! docker info >/dev/null 2>&1; then
   $SUDO mkdir -p "$STATE" /run/ocr-ray-docker
   # No iptables or bridge here: containers use the host network (see cluster/README.md).
+  # The storage driver is the engine's choice: overlay2 where the filesystem allows it
+  # (a container starts in seconds), else vfs (each container a full copy of the image).
   # Its own session: the engine outlives whatever started this script.
-  $SUDO sh -c "setsid nohup dockerd --storage-driver vfs --iptables=false --bridge=none \
+  $SUDO sh -c "setsid nohup dockerd --iptables=false --bridge=none \
     --host '$DOCKER_HOST' --data-root '$STATE' --exec-root /run/ocr-ray-docker \
     --pidfile /run/ocr-ray-docker.pid >'$STATE.log' 2>&1 &"
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
@@ -28,7 +30,7 @@ fi
 if [[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]]; then
   docker swarm init --advertise-addr 127.0.0.1 >/dev/null
 fi
-# With vfs every container is a full copy of the image: keep no exited task containers.
+# Under vfs every container is a full copy of the image: keep no exited task containers.
 docker swarm update --task-history-limit 0 >/dev/null
 
 if ! docker image inspect "$BASE" >/dev/null 2>&1; then

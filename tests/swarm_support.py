@@ -227,13 +227,21 @@ def _prepared_swarm() -> subprocess.CompletedProcess[str]:
 
 @contextlib.contextmanager
 def deploy(
-    env: dict[str, str], name: str, inputs: Path, *flags: str, **settings: str
+    env: dict[str, str],
+    name: str,
+    inputs: Path,
+    *flags: str,
+    api_host: str = "127.0.0.1",
+    **settings: str,
 ) -> Iterator[Stack]:
+    """The stack deployed with ``flags``, its API reached at ``api_host`` (the
+    manager's address), removed with its volumes afterwards."""
     env = dict(env, **settings)
     port = free_port()
     roles = (*ROLES, "mongodb") if "mongodb" in flags else ROLES
     nodes = int(flags[flags.index("--api-nodes") + 1]) if "--api-nodes" in flags else 1
-    stack = Stack(name, env, f"http://127.0.0.1:{port}", "", inputs, roles=roles, api_nodes=nodes)
+    url = f"http://{api_host}:{port}"
+    stack = Stack(name, env, url, "", inputs, roles=roles, api_nodes=nodes)
     stack.scale_idle_s = float(settings.get("OCR_RAY_SCALE_IDLE_S", 0))
     _remove(stack)
     stack.cli("deploy", "--host-network", "--inputs", str(inputs), "--api-port", str(port), *flags)
@@ -256,6 +264,11 @@ def _remove(stack: Stack) -> None:
         subprocess.run(
             ["docker", "secret", "rm", f"{stack.name}_{secret}"], env=stack.env, capture_output=True
         )
+    # Its volumes too: a store kept from an earlier run would hold that run's jobs and
+    # lockouts.
+    volumes = stack.docker("volume", "ls", "-q", "--filter", label).split()
+    if volumes:
+        until(lambda: bool(stack.docker("volume", "rm", *volumes)), 60, 1.0)
 
 
 def one_each(name: str, roles: tuple[str, ...] = ROLES) -> dict[str, dict[str, int]]:
