@@ -159,13 +159,17 @@ def _deploy(swarm: Swarm, args: argparse.Namespace) -> int:
             path.write_text(created + "\n", encoding="utf-8")
             print(f"created secret {name}; a copy is in {path}")
     data = stack.load_stack()
-    if args.host_network:
+    address = swarm.own_address() if args.host_network else None
+    if address:
         socket = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix(
             "unix://"
         )
         data = stack.host_network(
-            data, docker_socket=socket, api_port=args.api_port, store_port=STORE_PORT
-        )
+            data, docker_socket=socket, api_port=args.api_port, store_port=STORE_PORT,
+            address=address,
+        )  # fmt: skip
+    if any(node["role"] == "worker" for node in swarm.nodes()):
+        data = stack.on_worker_nodes(data)
     if args.test_store:
         data = stack.with_test_store(data)
     env = {
@@ -176,15 +180,16 @@ def _deploy(swarm: Swarm, args: argparse.Namespace) -> int:
         "OCR_RAY_AUTOSCALER": "1" if args.autoscaler else "0",
         "OCR_RAY_AUTOSCALE": "1" if args.job_scaling else "0",
         "OCR_RAY_STACK_NAME": swarm.stack,
-        **_store_env(args),
+        **_store_env(args, address),
     }
     stack.deploy(data, swarm.stack, env)
     print(f"deployed stack {swarm.stack} with {args.workers} workers")
     return ExitCode.ok
 
 
-def _store_env(args: argparse.Namespace) -> dict[str, str]:
-    """The stack's variables for the chosen store and API nodes."""
+def _store_env(args: argparse.Namespace, address: str | None) -> dict[str, str]:
+    """The stack's variables for the chosen store and API nodes (``address``: the
+    manager's on a host network)."""
     from cluster import stack
 
     shared = args.store == "mongodb"
@@ -201,7 +206,7 @@ def _store_env(args: argparse.Namespace) -> dict[str, str]:
     env = {"OCR_RAY_API_NODES": str(nodes), "OCR_RAY_MONGO_REPLICAS": str(int(shared))}
     if shared:
         env["OCR_RAY_STORE_URL"] = stack.store_url(
-            host_network=args.host_network, test_store=args.test_store, store_port=STORE_PORT
+            host_network=address, test_store=args.test_store, store_port=STORE_PORT
         )
     return env
 

@@ -17,6 +17,8 @@ class ClusterSettings(BaseSettings):
     files_per_worker: int = Field(default=200, ge=1)
     max_replicas: int = Field(default=8, ge=0)
     scale_idle_s: float = Field(default=300.0, ge=0)  # idle time before scaling back down
+    # What job-size scaling scales back to: the stack's --workers (the stack file sets it).
+    workers: int = Field(default=1, ge=0)
     stack_name: str = "ocr"
     api_port: int = Field(default=8000, gt=0, lt=65536)  # published API port (health)
     # Read by the autoscaler's node provider on the head, to start workers like the stack's.

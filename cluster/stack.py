@@ -22,42 +22,60 @@ def load_stack(path: Path = STACK_FILE) -> dict[str, Any]:
 
 
 def host_network(
-    stack: dict[str, Any], *, docker_socket: str, api_port: int, store_port: int
+    stack: dict[str, Any],
+    *,
+    docker_socket: str,
+    api_port: int,
+    store_port: int,
+    address: str = LOOPBACK_HEAD,
 ) -> dict[str, Any]:
-    """Rewrite the stack for a single node whose engine has no iptables or bridge.
+    """Rewrite the stack for engines that have no iptables or bridge: every container
+    joins its host's network, and nothing is published.
 
-    Every container joins the host network; Ray binds to loopback addresses (one per
-    worker and API slot, so nodes stay distinguishable; the API nodes' HTTP proxies
-    share one port), the store to ``store_port`` on
-    loopback, nothing is published beyond loopback, and reservations that a small
-    machine cannot honour are dropped.
+    ``address`` is the manager's: on a single node, loopback, where Ray binds to
+    loopback addresses (one per worker and API slot, so nodes stay distinguishable; the
+    API nodes' HTTP proxies share one port) and the API and store listen on loopback
+    alone. Across hosts it is the manager's private address: the head and the store
+    listen there, each other node's Ray takes its host's address on the way to the head,
+    and the API listens on its host. Reservations that a small machine cannot honour
+    are dropped.
     """
+    single = address.startswith("127.")
     out = copy.deepcopy(stack)
     out["networks"] = {"hostnet": {"external": True, "name": "host"}}
-    node_ips = {
-        "ray-head": LOOPBACK_HEAD,
-        "api": "127.0.3.{{.Task.Slot}}",
-        "ray-worker": "127.0.1.{{.Task.Slot}}",
-    }
+    node_ips = {"ray-head": address}
+    if single:
+        node_ips.update({"api": "127.0.3.{{.Task.Slot}}", "ray-worker": "127.0.1.{{.Task.Slot}}"})
     for name, service in out["services"].items():
         service["networks"] = ["hostnet"]
         service.pop("ports", None)
         service.pop("hostname", None)  # the host network keeps the host's name
         env = service.setdefault("environment", {})
         env.update(
-            OCR_RAY_HEAD_HOST=LOOPBACK_HEAD,
-            OCR_RAY_DASHBOARD_HOST=LOOPBACK_HEAD,
-            OCR_RAY_API_HOST=LOOPBACK_HEAD,
+            OCR_RAY_HEAD_HOST=address,
+            OCR_RAY_DASHBOARD_HOST=LOOPBACK_HEAD,  # reached through the head container
+            OCR_RAY_API_HOST=address if single else "0.0.0.0",
             OCR_RAY_API_PORT=str(api_port),
-            OCR_RAY_MONGO_HOST=LOOPBACK_HEAD,
+            OCR_RAY_MONGO_HOST=address,
             OCR_RAY_MONGO_PORT=str(store_port),
         )
         if name in node_ips:  # the Ray nodes
             env["OCR_RAY_NODE_IP"] = node_ips[name]
         if name == "ray-head":  # what the autoscaler's workers need on this network
-            env.update(OCR_RAY_WORKER_NETWORK="host", OCR_RAY_LOOPBACK_PREFIX="127.0.2")
+            env["OCR_RAY_WORKER_NETWORK"] = "host"
+            if single:
+                env["OCR_RAY_LOOPBACK_PREFIX"] = "127.0.2"
         service["volumes"] = [_local_socket(v, docker_socket) for v in service.get("volumes", [])]
         service["deploy"].get("resources", {}).pop("reservations", None)
+    return out
+
+
+def on_worker_nodes(stack: dict[str, Any]) -> dict[str, Any]:
+    """Keep the Ray workers off the managers (for a swarm that has worker nodes), which
+    keep the head, the API and the store."""
+    out = copy.deepcopy(stack)
+    placement = out["services"]["ray-worker"]["deploy"].setdefault("placement", {})
+    placement["constraints"] = ["node.role == worker"]
     return out
 
 
@@ -74,9 +92,10 @@ def with_test_store(stack: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def store_url(*, host_network: bool, test_store: bool, store_port: int) -> str:
-    """Where the API finds the stack's own MongoDB service."""
-    host = f"{LOOPBACK_HEAD}:{store_port}" if host_network else "mongodb:27017"
+def store_url(*, host_network: str | None, test_store: bool, store_port: int) -> str:
+    """Where the API finds the stack's own MongoDB service; ``host_network``: the
+    manager's address on a host network, None on the stack's overlay network."""
+    host = f"{host_network}:{store_port}" if host_network else "mongodb:27017"
     # The test server is a single node; MongoDB itself runs as a one-node replica set.
     options = "directConnection=true" if test_store else "replicaSet=rs0"
     return f"mongodb://{host}/ocr_ray?{options}"

@@ -66,6 +66,11 @@ class Swarm:
         """Swarm nodes: role, availability, state, manager status, address and size."""
         return [_describe_node(n.attrs) for n in self.client.nodes.list()]
 
+    def own_address(self) -> str:
+        """The address this node advertises to the swarm (127.0.0.1 on a single node
+        made by prepare-local-swarm.sh; a private address on a multi-host swarm)."""
+        return str(self.client.info()["Swarm"]["NodeAddr"])
+
     def node(self, node: str) -> Any:
         """The swarm node named by id, short id or hostname (UnknownNodeError if none)."""
         for candidate in self.client.nodes.list():

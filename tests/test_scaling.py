@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cluster.scaling import plan_replicas
-from cluster.stack import host_network, load_stack, store_url, with_test_store
+from cluster.stack import host_network, load_stack, on_worker_nodes, store_url, with_test_store
 
 
 @pytest.mark.parametrize(
@@ -50,6 +50,24 @@ def test_host_network_rewrite_keeps_everything_on_loopback() -> None:
     store = with_test_store(local)["services"]["mongodb"]  # the test-time server, on loopback
     assert (store["image"], store["command"]) == (local["services"]["api"]["image"], ["store-test"])
     assert store["environment"]["OCR_RAY_MONGO_PORT"] == "9"
-    assert store_url(host_network=True, test_store=True, store_port=9) == (
+    assert store_url(host_network="127.0.0.1", test_store=True, store_port=9) == (
         "mongodb://127.0.0.1:9/ocr_ray?directConnection=true"
     )
+
+
+def test_across_hosts_ray_binds_the_private_network_and_workers_leave_the_managers() -> None:
+    hosts = host_network(
+        load_stack(), docker_socket="/run/x.sock", api_port=8123, store_port=9,
+        address="10.77.0.10",
+    )  # fmt: skip
+    services = on_worker_nodes(hosts)["services"]
+    env = {name: service["environment"] for name, service in services.items()}
+    assert {e["OCR_RAY_HEAD_HOST"] for e in env.values()} == {"10.77.0.10"}
+    assert env["ray-head"]["OCR_RAY_NODE_IP"] == "10.77.0.10"
+    # Every other node's Ray takes its own host's address; the API listens on its host.
+    assert "OCR_RAY_NODE_IP" not in env["ray-worker"] and "OCR_RAY_NODE_IP" not in env["api"]
+    assert env["api"]["OCR_RAY_API_HOST"] == "0.0.0.0"
+    assert "OCR_RAY_LOOPBACK_PREFIX" not in env["ray-head"]
+    assert services["ray-worker"]["deploy"]["placement"]["constraints"] == ["node.role == worker"]
+    assert services["api"]["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+    assert all("ports" not in service for service in services.values())
