@@ -50,6 +50,7 @@ class Stack:
     last_job_end: float = 0.0
     roles: tuple[str, ...] = ROLES  # its services
     api_nodes: int = 1
+    engines: tuple[str, ...] = ()  # every host's DOCKER_HOST, on a swarm of several
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -134,11 +135,15 @@ class Stack:
             )
             parts.append(self._run("docker", "service", "logs", "--tail", "25", service))
         parts.append(self._run(OCR_RAY, "cluster", "--stack", self.name, "status"))
+        for engine in self.engines:  # what each host's own engine has
+            ps = ("docker", "ps", "-a", "--format", "{{.Names}}  {{.Status}}")
+            parts.append(f"# the engine at {engine}\n" + self._run(*ps, host=engine))
         return "\n".join(parts)
 
-    def _run(self, *command: str) -> str:
+    def _run(self, *command: str, host: str | None = None) -> str:
+        env = dict(self.env, DOCKER_HOST=host) if host else self.env
         try:
-            done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60)
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired:
             return f"$ {' '.join(command)}\n(timed out)"
         return f"$ {' '.join(command)}\n{done.stdout}{done.stderr}"
@@ -212,17 +217,25 @@ def swarm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def _prepared_swarm() -> subprocess.CompletedProcess[str]:
-    """cluster/prepare-local-swarm.sh's outcome. scripts/test.sh starts it beside the
-    other tests (the image build is minutes of mostly I/O) and names its folder in
-    OCR_RAY_TEST_SWARM_PREP; otherwise it runs here."""
-    folder = os.environ.get("OCR_RAY_TEST_SWARM_PREP")
+    """cluster/prepare-local-swarm.sh's outcome."""
     script = ["bash", str(REPO / "cluster" / "prepare-local-swarm.sh")]
+    return background_step(script, "prep", env=dict(os.environ), timeout=1500)
+
+
+def background_step(
+    command: list[str], name: str, *, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """The outcome of a set-up step that scripts/test.sh starts in the background beside
+    the other tests (the image build, the hosts; minutes of mostly I/O), in the folder
+    OCR_RAY_TEST_SWARM_PREP names as NAME.rc, NAME.out and NAME.err; outside that
+    script the step runs here."""
+    folder = os.environ.get("OCR_RAY_TEST_SWARM_PREP")
     if not folder:
-        return subprocess.run(script, capture_output=True, text=True, timeout=1500)
-    done = Path(folder) / "rc"
-    assert until(done.exists, 1500, 1.0), "the background swarm preparation did not finish"
-    read = lambda name: (Path(folder) / name).read_text(errors="replace")  # noqa: E731
-    return subprocess.CompletedProcess(script, int(read("rc")), read("out"), read("err"))
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    files = {kind: Path(folder) / f"{name}.{kind}" for kind in ("rc", "out", "err")}
+    assert until(files["rc"].exists, timeout, 1.0), f"the background {name} step did not finish"
+    said = {kind: path.read_text(errors="replace") for kind, path in files.items()}
+    return subprocess.CompletedProcess(command, int(said["rc"]), said["out"], said["err"])
 
 
 @contextlib.contextmanager

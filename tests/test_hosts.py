@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, distinct_pages
-from tests.swarm_support import Stack, deploy, until
+from tests.swarm_support import Stack, background_step, deploy, until
 
 pytestmark = [pytest.mark.swarm, pytest.mark.hosts, pytest.mark.timeout(1800)]
 
@@ -30,13 +30,7 @@ WORKER_HOSTS = 2
 @pytest.fixture(scope="module")
 def hosts(swarm_env: dict[str, str]) -> Iterator[dict[str, tuple[str, str]]]:
     """The hosts, by name: (address, DOCKER_HOST); the first is the manager."""
-    made = subprocess.run(
-        ["bash", str(HOSTS), "up", str(WORKER_HOSTS)],
-        env=swarm_env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    made = _made_hosts(swarm_env)
     assert made.returncode == 0, made.stderr
     found = {}
     for line in made.stdout.splitlines():
@@ -46,6 +40,12 @@ def hosts(swarm_env: dict[str, str]) -> Iterator[dict[str, tuple[str, str]]]:
         yield found
     finally:
         subprocess.run(["bash", str(HOSTS), "down"], capture_output=True, timeout=300)
+
+
+def _made_hosts(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """cluster/local-hosts.sh's outcome."""
+    command = ["bash", str(HOSTS), "up", str(WORKER_HOSTS)]
+    return background_step(command, "hosts", env=env, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,7 @@ def stack(
     with deploy(
         env, "ocrh", inputs, *flags, "--job-scaling", api_host=manager, **scaling
     ) as deployed:
+        deployed.engines = tuple(socket for _, socket in hosts.values())
         yield deployed
 
 
@@ -91,6 +92,17 @@ def test_a_job_is_read_on_both_worker_hosts(
     assert sorted((n["hostname"], n["role"]) for n in nodes) == [
         (name, "manager" if i == 0 else "worker") for i, name in enumerate(sorted(hosts))
     ]
+    # Docker reports stats for its own engine's containers: on each host, that host's.
+    on_host = {}
+    for name, (_, socket) in hosts.items():
+        rows = json.loads(_cli_on(stack, socket, "stats", "--json"))
+        on_host[name] = sorted(r["service"].removeprefix(f"{stack.name}_") for r in rows)
+        assert all(r["memory_mib"] > 0 for r in rows), rows
+    assert on_host == {
+        names[0]: ["ray-worker"],
+        names[1]: ["ray-worker"],
+        next(iter(hosts)): ["api", "ray-head"],
+    }
 
 
 def test_a_worker_host_cut_off_mid_job_loses_nothing(
@@ -138,13 +150,15 @@ def test_a_fresh_host_that_joins_mid_job_reads_pages_of_it(
     if _docker(socket, "info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "active":
         stack.cli("remove-node", name, "--force", "--wait", "300", timeout=400)
         _docker(socket, "swarm", "leave", "--force")  # a fresh machine, to the swarm
-    names = distinct_pages(stack.inputs / "joins", 64)
-    job_id = stack.submit("joins")  # 64 files at 60 per worker: no more workers yet
-    assert until(lambda: stack.progress(job_id)["succeeded"] >= 2, 300, 0.5)
+    # 96 files at 60 per worker: two workers, as there are; long enough (about a page a
+    # second here) for the new host's worker to start and join while the job runs.
+    names = distinct_pages(stack.inputs / "joins", 96)
+    job_id = stack.submit("joins")
+    assert until(lambda: stack.progress(job_id)["succeeded"] >= 1, 300, 0.5)
     join = stack.cli("add-node").stdout.strip().splitlines()[-1].split()
     _docker(socket, *join[1:])  # as the operator runs it on the new machine
     progress = _watch(stack, job_id)[-1]
-    assert (progress["status"], progress["succeeded"]) == ("completed", 64)
+    assert (progress["status"], progress["succeeded"]) == ("completed", 96)
     assert _names(stack, job_id) == Counter(names)
     assert _read_on(stack, job_id, name) >= 1  # the new host read pages of this job
     _back_to_both(stack, hosts)
@@ -197,6 +211,13 @@ def _node_state(stack: Stack, host: str) -> str:
 def _link(host: str, state: str) -> None:
     """The host's side of its veth pair, up or down: a machine unplugged or back."""
     subprocess.run(["ip", "link", "set", host, state], check=True)
+
+
+def _cli_on(stack: Stack, socket: str, *args: str) -> str:
+    """``ocr-ray cluster ARGS`` against the engine at ``socket``."""
+    command = [str(REPO / ".venv" / "bin" / "ocr-ray"), "cluster", "--stack", stack.name, *args]
+    env = dict(stack.env, DOCKER_HOST=socket)
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
 
 
 def _docker(socket: str, *args: str) -> str:
