@@ -15,9 +15,10 @@ RUNTIME_APT=(python3 python3-venv python3-dev ca-certificates
 # poppler-utils: pdftotext reads back searchable PDFs in tests; ghostscript: OCRmyPDF,
 # the peer in benchmarks/bench_pdf.py.
 # wrk and haproxy: the load generator of benchmarks/bench_api_load.py, and Serve's
-# optional fast ingress it measures (OCR_RAY_API_HAPROXY).
+# optional fast ingress it measures (OCR_RAY_API_HAPROXY). iproute2 and docker-registry:
+# the several hosts of cluster/local-hosts.sh (namespaces, links, the manager's registry).
 DEV_APT=(chromium docker.io debootstrap util-linux procps poppler-utils ghostscript wrk
-  haproxy)
+  haproxy iproute2 docker-registry)
 
 packages=("${RUNTIME_APT[@]}")
 (( DEV )) && packages+=("${DEV_APT[@]}")
