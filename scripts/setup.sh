@@ -33,6 +33,11 @@ if (( ${#missing[@]} )); then
   echo "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the registry it packages on every address's port 5000; local-hosts.sh
+  # runs its own on the manager host's private address, so the system one stays off.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 # Debian's own Python, so the venv works for every user (tests run workers as 'nobody').
