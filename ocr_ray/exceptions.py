@@ -40,6 +40,7 @@ class ErrorCode(str, Enum):
     link_loop = "link_loop"  # its links lead round in a loop (ELOOP)
     path_too_long = "path_too_long"  # its path is over the system's limit (ENAMETOOLONG)
     io_error = "io_error"  # the disk could not read it (EIO and the like)
+    file_changed = "file_changed"  # its content is no longer what the job read (viewer)
 
 
 class OcrRayError(Exception):
@@ -133,6 +134,12 @@ class OutsideInputRootError(FileError):
     """A link in an API job's input whose target lies outside the job's input root."""
 
     code = ErrorCode.outside_input_root
+
+
+class FileChangedError(FileError):
+    """A file read by a job whose content has changed since (its sha256 differs)."""
+
+    code = ErrorCode.file_changed
 
 
 class OutputUnwritableError(OcrRayError):

@@ -98,6 +98,9 @@ class PageResult(BaseModel):
     deskew: float = 0.0  # degrees it was then turned counter-clockwise to level its lines
     dpi: int | None = None  # resolution the page was read at; None: the engine estimated it
     warnings: list[PageWarning] = Field(default_factory=list)
+    # The engine's words with their boxes (``ocr_ray.wordboxes``), on their way from
+    # the worker to the store, which keeps them apart from the record: never exported.
+    words: bytes | None = Field(default=None, exclude=True, repr=False)
 
     @field_validator("source", mode="before")
     @classmethod
@@ -176,6 +179,21 @@ class FileRecord(BaseModel):
         return sum(1 for page in self.pages if page.warnings)
 
 
+class FileEntry(BaseModel):
+    """A file as the results viewer lists it: its outcome and pages, without text."""
+
+    id: int  # its row in the job's store, which orders the list and names it in routes
+    path: str
+    status: FileStatus
+    pages: int = 0
+    confidence: float | None = None
+    error: ErrorInfo | None = None
+    warnings: list[PageWarning] = Field(default_factory=list)
+    review_pages: list[int] = Field(default_factory=list)  # numbers of the pages that warn
+    duplicate_of: str | None = None
+    matched_pages: list[int] = Field(default_factory=list)  # a search's: pages with its terms
+
+
 class CallbackOutcome(str, Enum):
     """Where a job's completion webhook stands."""
 
@@ -230,6 +248,12 @@ class Progress(BaseModel):
     error: str | None = None  # why a failed job failed (e.g. the engine probe's finding)
     user: str | None = None  # the API user who submitted it (None: CLI or library)
     callback: CallbackState | None = None  # its completion webhook, if it asked for one
+    created_at: float | None = None  # when it was submitted, and its last run's start and end
+    started_at: float | None = None
+    finished_at: float | None = None
+    inputs: list[str] = Field(default_factory=list)  # the first files and folders it was given
+    options: dict[str, Any] = Field(default_factory=dict)  # every job option, as it runs
+    retry_of: str | None = None  # the job whose failed or unread files this one reads again
 
 
 class FailedFile(BaseModel):

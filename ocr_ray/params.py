@@ -130,6 +130,7 @@ class JobParams(BaseModel):
     output_dir: str | None = None  # where the workers' document formats go
     owner: str = "local"  # "api": run by the detached job runner, which resumes it
     input_root: str | None = None  # API jobs: nothing outside it is read, links included
+    retry_of: str | None = None  # the job whose failed or unread files this one reads again
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -147,6 +148,10 @@ class JobParams(BaseModel):
     def _formats(cls, value: Any) -> list[str]:
         items = value.split(",") if isinstance(value, str) else list(value)
         return [p.strip() for item in items for p in str(item).split(",") if p.strip()]
+
+    def option_values(self) -> dict[str, Any]:
+        """Every user option as this job has it, by name."""
+        return self.model_dump(include=set(user_options()))
 
     def cache_key(self, sha256: str, version: str) -> str:
         """The key of a result for content ``sha256``: every parameter that changes the

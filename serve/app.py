@@ -15,7 +15,7 @@ from ray.serve import Application
 from ocr_ray import __version__
 from ocr_ray.exceptions import StoreUnavailableError
 from serve.gate import KeyGate, bounded_validation_error, store_unavailable
-from serve.routes import bulk, cluster, health, users
+from serve.routes import bulk, cluster, downloads, health, retry, users, viewer
 from serve.runner import API_RESOURCE
 from serve.security import load_token
 from serve.settings import get_serve_settings
@@ -36,6 +36,10 @@ api.add_exception_handler(RequestValidationError, bounded_validation_error)
 api.add_exception_handler(StoreUnavailableError, store_unavailable)
 api.include_router(health.router)
 api.include_router(bulk.router)
+api.include_router(viewer.router)
+api.include_router(downloads.router)
+api.include_router(downloads.links)
+api.include_router(retry.router)
 api.include_router(cluster.router)
 api.include_router(users.router)
 api.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ocr_ray.store import AuditEntry, JobStore, UserStore, open_store, open_user_store
+from ocr_ray.store import AuditEntry, JobRow, JobStore, UserStore, open_store, open_user_store
 from serve.keys import Principal, identify
 from serve.security import load_token
 from serve.settings import ServeSettings, get_serve_settings
@@ -56,7 +57,13 @@ async def _users_dep() -> UserStore:
     return _users()
 
 
+async def _secret_dep() -> str:
+    return _token()
+
+
 SettingsDep = Annotated[ServeSettings, Depends(_settings_dep)]
+# What signs download links: the bootstrap admin key, which every replica has.
+SecretDep = Annotated[str, Depends(_secret_dep)]
 StoreDep = Annotated[JobStore, Depends(_store_dep)]
 UsersDep = Annotated[UserStore, Depends(_users_dep)]
 
@@ -113,6 +120,25 @@ async def current_user(
 
 
 UserDep = Annotated[Principal, Depends(current_user)]
+
+
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def owned_job(store: JobStore, job_id: str, user: Principal) -> JobRow:
+    """The job if the caller may see it; 404 otherwise, so that ids reveal nothing."""
+    row = store.get_job(job_id) if JOB_ID_PATTERN.match(job_id) else None
+    if row is None or not (user.admin or row.user == user.user):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
+    return row
+
+
+async def _owned_job_dep(job_id: str, store: StoreDep, user: UserDep) -> JobRow:
+    return owned_job(store, job_id, user)
+
+
+# The route's ``{job_id}``, if it is the caller's job.
+JobDep = Annotated[JobRow, Depends(_owned_job_dep)]
 
 
 async def require_admin(user: UserDep) -> Principal:

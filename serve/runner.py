@@ -231,6 +231,12 @@ def start_job(
         user=user,
         max_running=max_running,
     )
-    runner = job_runner(get_settings().resolved_store_url)
-    ray.get(runner.start.remote(job_id), timeout=120)
+    run_job(job_id)
     return job_id
+
+
+def run_job(job_id: str) -> bool:
+    """Hand the stored API job ``job_id`` to the runner actor (a new one, or one to
+    resume); False if the runner is running it already."""
+    runner = job_runner(get_settings().resolved_store_url)
+    return bool(ray.get(runner.start.remote(job_id), timeout=120))

@@ -8,7 +8,7 @@ from fastapi import File, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from ocr_ray.models import ErrorInfo, Progress
+from ocr_ray.models import ErrorInfo, FileEntry, PageResult, Progress
 from ocr_ray.params import JobParams, user_options
 
 
@@ -80,8 +80,9 @@ _ERRORS: dict[int, tuple[type[BaseModel], str]] = {
     400: (ErrorBody, "the upload holds no usable file, or is a bad archive"),
     401: (ErrorBody, "missing, wrong or revoked API key"),
     403: (ErrorBody, "not this key's to do: a folder outside the input roots, or admins only"),
-    404: (ErrorBody, "no such job among the caller's (or no such folder)"),
+    404: (ErrorBody, "no such job among the caller's (or no such folder, file or page)"),
     409: (ErrorBody, "the job's state, or an Idempotency-Key, does not allow it"),
+    410: (ErrorBody, "the input file has vanished or changed since the job read it"),
     413: (ErrorBody, "the upload is larger than the server takes"),
     422: (ValidationErrorBody, "a field that is unknown, of the wrong type or out of range"),
     429: (ErrorBody, "too many running jobs, or too many wrong keys from this address"),
@@ -155,6 +156,7 @@ class Options(BaseModel):
     formats: list[FormatInfo]
     export_formats: list[str]  # what a job makes when it names none
     archive_formats: list[str]  # documents the workers can make too
+    viewer_max_width: int  # the widest page image the viewer's image route renders
 
 
 class Me(BaseModel):
@@ -182,3 +184,44 @@ class AuditRecord(BaseModel):
     job_id: str | None
     detail: str
     client: str | None
+
+
+class FilesPage(BaseModel):
+    """A page of a job's files, in the order they were found; ``next_cursor`` asks for
+    the next page (None: this is the last)."""
+
+    data: list[FileEntry]
+    next_cursor: int | None = None
+
+
+class FileDetail(BaseModel):
+    """One file for the viewer: its outcome, and each page's text and how it was read."""
+
+    file: FileEntry
+    pages: list[PageResult]
+    low_confidence: float  # a word or page below this confidence (0-100) is doubtful
+
+
+class WordBox(BaseModel):
+    """A recognised word and its box: left, top, right, bottom in the image's pixels."""
+
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
+
+
+class PageWords(BaseModel):
+    """A page's words, their boxes in the pixels of the page image at the width asked
+    (``width`` x ``height``); no words for a page the engine did not read."""
+
+    width: int | None
+    height: int | None
+    low_confidence: float
+    words: list[WordBox]
+
+
+class DownloadLink(BaseModel):
+    """A link the browser can download from by itself (no key), for a short while."""
+
+    url: str
+    expires_at: float  # Unix time

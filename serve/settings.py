@@ -42,6 +42,10 @@ class ServeSettings(BaseSettings):
     # Hosts completion webhooks may be sent to: "name", "address", either with ":port",
     # comma-separated. Empty: no job may ask for a callback.
     callback_hosts: str = ""
+    # The results viewer's page images: the widest it renders, and what its cache of
+    # renders may hold (the least recently shown go first).
+    viewer_max_width: int = Field(default=2000, ge=100, le=8000)
+    viewer_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     callback_timeout_s: float = Field(default=10.0, gt=0)  # one delivery attempt
     callback_first_retry_s: float = Field(default=5.0, gt=0)  # doubled after each failure
     callback_retry_for_s: float = Field(default=3600.0, ge=0)  # then the delivery gives up

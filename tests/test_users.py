@@ -44,6 +44,8 @@ def test_every_api_route_for_two_users_an_admin_and_a_revoked_key(api_server: Ap
         assert wait_done(alice, job)["status"] == "completed"
         bobs_job = submit(bob, folder)
         wait_done(bob, bobs_job)
+        files = f"/api/bulk/jobs/{job}/files"
+        file_id = alice.get(files).json()["data"][0]["id"]
     upload = {"files": [("files", ("p.tif", (PAGES / "phototest.tif").read_bytes()))]}
     # route -> (request, expected status for alice (owner), bob, ops (admin), bootstrap
     # admin, the revoked key). Every /api route of the app must be here.
@@ -76,6 +78,34 @@ def test_every_api_route_for_two_users_an_admin_and_a_revoked_key(api_server: Ap
         ("GET", "/api/bulk/options"): (
             lambda h: h.get("/api/bulk/options"),
             (200, 200, 200, 200, 401),
+        ),
+        ("GET", "/api/bulk/jobs/{job_id}/files"): (
+            lambda h: h.get(f"{files}"),
+            (200, 404, 200, 200, 401),
+        ),
+        ("GET", "/api/bulk/jobs/{job_id}/files/{file_id}"): (
+            lambda h: h.get(f"{files}/{file_id}"),
+            (200, 404, 200, 200, 401),
+        ),
+        ("GET", "/api/bulk/jobs/{job_id}/files/{file_id}/pages/{n}/image"): (
+            lambda h: h.get(f"{files}/{file_id}/pages/1/image"),
+            (200, 404, 200, 200, 401),
+        ),
+        ("GET", "/api/bulk/jobs/{job_id}/files/{file_id}/pages/{n}/words"): (
+            lambda h: h.get(f"{files}/{file_id}/pages/1/words"),
+            (200, 404, 200, 200, 401),
+        ),
+        ("POST", "/api/bulk/jobs/{job_id}/download-link"): (
+            lambda h: h.post(f"/api/bulk/jobs/{job}/download-link"),
+            (200, 404, 200, 200, 401),
+        ),
+        ("POST", "/api/bulk/jobs/{job_id}/retry"): (
+            lambda h: h.post(f"/api/bulk/jobs/{job}/retry"),
+            (409, 404, 409, 409, 401),  # 409: no failed file to retry
+        ),
+        ("POST", "/api/bulk/jobs/{job_id}/resume"): (
+            lambda h: h.post(f"/api/bulk/jobs/{job}/resume"),
+            (409, 404, 409, 409, 401),  # 409: it completed
         ),
         ("GET", "/api/cluster/workers"): (
             lambda h: h.get("/api/cluster/workers"),

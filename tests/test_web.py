@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PAGES, ApiServer
+from tests.conftest import PAGES, ApiServer, wait_done
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -95,7 +95,9 @@ def test_a_wrong_token_is_reported(api_server: ApiServer, browser) -> None:
     page.goto(api_server.url + "/")
     page.fill("#token", "wrong-token-wrong-token")
     page.click("#save-token")
-    page.wait_for_selector("#auth-status:has-text('401')")
+    page.wait_for_selector("#auth-status:has-text('This key was not accepted')")
+    assert page.locator("#workspace").is_hidden()
+    assert "ocr-ray keys create" in page.locator("#key-help").inner_text()
 
 
 def test_the_page_works_with_a_users_key_and_shows_only_their_jobs(
@@ -121,3 +123,101 @@ def test_the_page_works_with_a_users_key_and_shows_only_their_jobs(
     page.wait_for_selector(f"#job-rows tr:has-text('{mine}')")
     rows = page.locator("#job-rows tr")
     assert rows.count() == 1 and others["job_id"] not in rows.nth(0).inner_text()
+
+
+LISTED = "document.querySelectorAll('#file-list li[data-id]').length"
+
+
+def _doubtful_page(path: Path) -> None:
+    """A real page made hard to read (a third of its resolution, blurred): the engine
+    doubts most of its words, so the page is flagged low_confidence."""
+    from PIL import Image, ImageFilter
+
+    page = Image.open(PAGES / "d027.tif").convert("L").reduce(3)
+    page.filter(ImageFilter.GaussianBlur(1.0)).save(path, dpi=(100, 100))
+
+
+def _open_viewer(page, api_server: ApiServer, key: str, folder: str) -> None:
+    page.goto(api_server.url + "/")
+    assert page.locator("#workspace").is_hidden()  # no form before a key
+    page.fill("#token", key)
+    page.click("#save-token")
+    page.wait_for_selector("#auth-status:has-text('connected')")
+    page.fill("#folder", folder)
+    page.click("#start")
+    page.wait_for_selector("#open-viewer:not([hidden])", timeout=180_000)
+    page.click("#open-viewer")
+    page.wait_for_selector("#file-list li[data-id]")
+
+
+def test_the_viewer_shows_pages_boxes_the_review_queue_search_and_failures(
+    api_server: ApiServer, browser, tmp_path: Path
+) -> None:
+    folder = api_server.root / "viewer"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(PAGES / "c015.tif", folder / "a-c015.tif")  # the one page with "Prologue"
+    _doubtful_page(folder / "b-doubtful.png")
+    _blank_page(folder / "c-blank.png")
+    (folder / "d-broken.png").write_bytes(b"not really a png")
+    key = api_server.create_key("viewer-user")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _open_viewer(page, api_server, key, "viewer")
+    assert page.locator("#file-list li[data-id]").count() == 4
+    # The review queue's first page: the doubtful one, drawn with its words boxed.
+    page.click("#next-review")
+    page.wait_for_selector("#page-title:has-text('b-doubtful.png')")
+    page.wait_for_selector("#boxes .word")
+    assert page.eval_on_selector("#page-image", "img => img.naturalWidth") > 0
+    boxes, doubtful = page.locator("#boxes .word").count(), page.locator("#boxes .word.doubt")
+    assert 0 < doubtful.count() < boxes, (doubtful.count(), boxes)
+    assert "low_confidence" in page.locator("#page-facts").inner_text()
+    assert page.locator("#page-text").inner_text().strip()
+    page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
+    # Next: the blank page; previous: back to the doubtful one.
+    page.click("#next-review")
+    page.wait_for_selector("#page-title:has-text('c-blank.png')")
+    page.wait_for_selector("#page-facts:has-text('blank_page')")
+    page.click("#prev-review")
+    page.wait_for_selector("#page-title:has-text('b-doubtful.png')")
+    # A word on one page only: the search lists that file and page alone.
+    page.fill("#search", "Prologue")
+    page.click("#search-form button")
+    page.wait_for_selector("#file-list li:has-text('found on p. 1')")
+    found = page.locator("#file-list li[data-id]")
+    assert found.count() == 1 and "a-c015.tif" in found.nth(0).inner_text()
+    # The failed file shows its code.
+    page.fill("#search", "")
+    page.click("#search-form button")
+    page.wait_for_function(f"{LISTED} === 4")
+    page.select_option("#filter", "failed")
+    page.wait_for_function(f"{LISTED} === 1")
+    page.click("#file-list li.failed")
+    page.wait_for_selector("#file-error:has-text('unsupported_format')")
+    # At a phone's width the page still fits: nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.select_option("#filter", "review")
+    page.wait_for_function(f"{LISTED} === 2")
+    page.click("#file-list li:has-text('b-doubtful.png')")
+    page.wait_for_selector("#boxes .word")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shown = page.locator("#page-image").bounding_box()
+    assert shown is not None and 0 < shown["width"] <= 390
+
+
+def test_another_users_key_gets_404_on_a_pages_image_and_words(api_server: ApiServer) -> None:
+    folder = api_server.root / "viewer-owned"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(PAGES / "phototest.tif", folder / "phototest.tif")
+    owner, other = api_server.create_key("page-owner"), api_server.create_key("page-other")
+    with api_server.client(owner) as mine, api_server.client(other) as theirs:
+        job = mine.post("/api/bulk/process", json={"folder_path": "viewer-owned"}).json()["job_id"]
+        wait_done(mine, job)
+        (listed,) = mine.get(f"/api/bulk/jobs/{job}/files").json()["data"]
+        base = f"/api/bulk/jobs/{job}/files/{listed['id']}/pages/1"
+        image, words = mine.get(f"{base}/image?width=400"), mine.get(f"{base}/words?width=400")
+        assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+        assert words.status_code == 200 and words.json()["width"] == 400
+        for route in (f"{base}/image", f"{base}/words", f"/api/bulk/jobs/{job}/files"):
+            refused = theirs.get(route)
+            assert refused.status_code == 404, route
+            assert refused.json()["detail"] == f"no job {job!r}"

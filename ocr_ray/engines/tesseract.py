@@ -11,7 +11,7 @@ from typing import Any
 from PIL import Image
 
 from ocr_ray.exceptions import FileError
-from ocr_ray.plugins import Engine, PageText, Provider
+from ocr_ray.plugins import Engine, PageText, Provider, Word
 from ocr_ray.settings import get_settings
 
 # Models that are not languages one can ask for.
@@ -30,6 +30,8 @@ class _TesserocrEngine(Engine):
         self._api = tesserocr.PyTessBaseAPI(path=tessdata, lang="+".join(languages))
         self._osd: Any = None
         self._top_to_bottom = tesserocr.WritingDirection.TOP_TO_BOTTOM
+        self._word_level = tesserocr.RIL.WORD
+        self._iterate = tesserocr.iterate_level
         self.version = tesserocr.tesseract_version().split()[1]
 
     def recognize(
@@ -45,8 +47,24 @@ class _TesserocrEngine(Engine):
             text=self._api.GetUTF8Text(),
             confidence=float(self._api.MeanTextConf()),
             hocr=self._api.GetHOCRText(page) if hocr else None,
+            words=self._words(),
             **self._layout(),
         )
+
+    def _words(self) -> tuple[Word, ...]:
+        """Every word the recognition found, with its box and confidence."""
+        found = self._api.GetIterator()
+        if found is None:
+            return ()
+        level, words = self._word_level, []
+        for word in self._iterate(found, level):
+            try:
+                text, box = word.GetUTF8Text(level), word.BoundingBox(level)
+            except RuntimeError:  # tesserocr's "No text returned": a page without words
+                continue
+            if text and text.strip() and box:
+                words.append(Word(text.strip(), box, float(word.Confidence(level))))
+        return tuple(words)
 
     def _layout(self) -> dict[str, Any]:
         """The first block's skew and writing direction, which layout analysis measured
@@ -96,6 +114,19 @@ class _PytesseractEngine(Engine):
         )
         text = self._pytesseract.image_to_string(image, lang=self._lang, config=config)
         confs = [float(c) for c in data["conf"] if float(c) >= 0]
+        words = tuple(
+            Word(word.strip(), (left, top, left + width, top + height), float(conf))
+            for word, left, top, width, height, conf in zip(
+                data["text"],
+                data["left"],
+                data["top"],
+                data["width"],
+                data["height"],
+                data["conf"],
+                strict=True,
+            )
+            if word.strip() and float(conf) >= 0
+        )
         page_hocr = None
         if hocr:
             raw = self._pytesseract.image_to_pdf_or_hocr(
@@ -103,7 +134,10 @@ class _PytesseractEngine(Engine):
             )
             page_hocr = _page_element(raw)
         return PageText(
-            text=text, confidence=sum(confs) / len(confs) if confs else None, hocr=page_hocr
+            text=text,
+            confidence=sum(confs) / len(confs) if confs else None,
+            hocr=page_hocr,
+            words=words,
         )
 
 

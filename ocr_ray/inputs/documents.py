@@ -18,6 +18,7 @@ from ocr_ray.exceptions import (
     DecompressionBombError,
     EmptyFileError,
     EncryptedPdfError,
+    FileChangedError,
     UnsupportedFormatError,
 )
 from ocr_ray.inputs.confine import pinned
@@ -71,6 +72,21 @@ def probe_file(path: str, *, dpi: int, max_pixels: int, root: str | None = None)
             "(raise OCR_RAY_MAX_IMAGE_PIXELS or --max-pixels if the file is trusted)"
         )
     return Probe(path, size, digest, kind, doc.page_count, pixels, encrypted)
+
+
+@contextlib.contextmanager
+def open_unchanged(
+    path: str, sha256: str, *, dpi: int, root: str | None = None
+) -> Iterator[Document]:
+    """The file a job read, opened again (confined to ``root`` as the job's reads
+    were) only if its content is still what was read: ``FileChangedError`` if not."""
+    with _translate_os_errors(path), pinned(path, root) as source:
+        _, digest, head = _hash_file(source)
+        if digest != sha256:
+            raise FileChangedError(f"{path}: the file has changed since the job read it")
+        kind: Kind = "pdf" if head.startswith(b"%PDF-") else "image"
+        with open_document(path, kind, dpi=dpi, source=source) as doc:
+            yield doc
 
 
 def _hash_file(path: str) -> tuple[int, str, bytes]:

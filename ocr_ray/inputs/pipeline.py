@@ -24,6 +24,7 @@ from ocr_ray.inputs.routing import (
 )
 from ocr_ray.models import PageResult, PageSource, PageWarning, TextLayerMode
 from ocr_ray.plugins import Engine, PageText
+from ocr_ray.wordboxes import pack
 
 # Tesseract reads lines tilted less than this about as well as level ones (measured);
 # beyond the upper bound the "tilt" is more likely a layout quirk than a skewed scan.
@@ -107,7 +108,7 @@ def read_page(doc: Document, index: int, *, engine: Engine, options: ReadOptions
     if no_ink is not None:
         inches = (image.width / (dpi or 300), image.height / (dpi or 300))
         return _page(index, no_ink, inches, options, dpi=dpi)
-    page, rotation, leveled = _engine_reads(engine, image, dpi, index, options)
+    page, rotation, read, leveled = _engine_reads(engine, image, dpi, index, options)
     warnings = page_warnings(page, options.low_confidence)
     result = PageResult(
         number=index + 1,
@@ -118,9 +119,10 @@ def read_page(doc: Document, index: int, *, engine: Engine, options: ReadOptions
         deskew=round(page.skew, 2) if leveled else 0.0,
         dpi=dpi,
         warnings=warnings,
+        words=pack(page.words, read.size),
     )
     replaces = content is not None and content.invisible_chars > 0
-    return ReadPage(result, page.hocr, leveled, own, replaces)
+    return ReadPage(result, page.hocr, read if leveled else None, own, replaces)
 
 
 def _unread_pdf_page(content: PageContent, route: Route, look: _Look) -> ReadPage | None:
@@ -137,12 +139,13 @@ def _unread_pdf_page(content: PageContent, route: Route, look: _Look) -> ReadPag
 
 def _engine_reads(
     engine: Engine, image: Image.Image, dpi: int | None, index: int, options: ReadOptions
-) -> tuple[PageText, int, Image.Image | None]:
+) -> tuple[PageText, int, Image.Image, bool]:
     """The engine's reading of the page turned upright and levelled as asked; how far
-    it was turned, and the levelled image if it was levelled."""
+    it was turned, the image it was read from (its words' boxes are in its pixels), and
+    whether that was levelled."""
     page, rotation, upright = _read_upright(engine, image, dpi, index, options)
     page, leveled = _read_level(engine, page, upright, dpi, index, options)
-    return page, rotation, leveled
+    return page, rotation, leveled or upright, leveled is not None
 
 
 @dataclass
@@ -220,6 +223,21 @@ def _reading_image(
     return image, dpi, None if rendered else own
 
 
+def page_as_read(doc: Document, result: PageResult, options: ReadOptions) -> Image.Image:
+    """The page image its record's text and word boxes were read from: rendered as it
+    was for reading, then turned and levelled as the record says it was."""
+    image, _, _ = _reading_image(doc, result.number - 1, options)
+    if result.rotation:
+        image = image.rotate(-result.rotation, expand=True)
+    if result.deskew:
+        image = _level(image, result.deskew)
+    return image
+
+
+def _level(image: Image.Image, skew: float) -> Image.Image:
+    return image.rotate(skew, expand=True, fillcolor="white", resample=Image.Resampling.BICUBIC)
+
+
 def _scaled(image: Image.Image, factor: float) -> Image.Image:
     """Smaller by ``factor``, averaging pixels (a whole divisor: by box, exact)."""
     if image.mode == "1":  # averaged, a bitonal page becomes grey
@@ -273,9 +291,7 @@ def _read_level(
     """
     if not options.deskew or not MIN_DESKEW_DEG <= abs(page.skew) <= MAX_DESKEW_DEG:
         return page, None
-    leveled = image.rotate(
-        page.skew, expand=True, fillcolor="white", resample=Image.Resampling.BICUBIC
-    )
+    leveled = _level(image, page.skew)
     again = engine.recognize(leveled, dpi=dpi, page=index, hocr=options.hocr)
     if (again.confidence or 0) < (page.confidence or 0):
         return page, None

@@ -289,7 +289,7 @@ def _start(job_id: str, store: JobStore, params: JobParams, address: str | None)
 
 def _ray_job(job_id: str, params: JobParams) -> dict[str, str]:
     """The Ray job's metadata, where this job starts the driver: named by the job id."""
-    options = {name: getattr(params, name) for name in user_options()}
+    options = params.option_values()
     return {
         "job_name": f"ocr-ray {job_id}",
         "ocr_ray_job_id": job_id,

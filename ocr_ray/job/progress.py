@@ -14,8 +14,10 @@ from ocr_ray.models import (
     JobSummary,
     Progress,
 )
-from ocr_ray.params import user_options
 from ocr_ray.store import JobRow, JobStore
+
+# How many of a job's inputs its progress names (a retry job's may be thousands of files).
+INPUTS_LISTED = 10
 
 
 def progress_of(row: JobRow) -> Progress:
@@ -58,6 +60,12 @@ def progress_of(row: JobRow) -> Progress:
         error=row.error,
         user=row.user,
         callback=_callback(row),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        inputs=row.params.paths[:INPUTS_LISTED],
+        options=row.params.option_values(),
+        retry_of=row.params.retry_of,
     )
 
 
@@ -112,8 +120,8 @@ def summary_of(store: JobStore, row: JobRow) -> JobSummary:
         elapsed_s=round(elapsed, 3),
         pages_per_second=round(row.pages / elapsed, 3) if elapsed > 0 else 0.0,
         failures_by_code=store.failures_by_code(job_id=row.id),
-        inputs=row.params.paths,
-        options={name: getattr(row.params, name) for name in user_options()},
+        inputs=row.params.paths[:INPUTS_LISTED],
+        options=row.params.option_values(),
         started_at=row.started_at,
         finished_at=row.finished_at,
         failed_files=_first_failed(store, row.id),

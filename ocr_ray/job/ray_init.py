@@ -142,6 +142,10 @@ def start_local(cpus: int | None = None, *, dashboard: bool = True) -> str:
     if cpus:
         command += ["--num-cpus", str(cpus)]
     env = {"RAY_AUTH_MODE": "token", **os.environ, **WORKER_ENV}  # Ray's default, unwarned
+    # ``ray start`` refuses to make the token it then demands; ray.init() would have made
+    # it, so on a machine where Ray never ran, the first kept Ray makes it the same way.
+    make_token = [command[0], "get-auth-token", "--generate"]
+    subprocess.run(make_token, env=env, capture_output=True, text=True, check=False)
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise ConfigurationError(f"ray start failed: {done.stderr.strip()[-800:]}")

@@ -6,7 +6,7 @@ a class registered as an entry point, in the group ``ocr_ray.engines`` (a
 same way. Adding an engine or a format is one module and one entry-point line.
 """
 
-from ocr_ray.plugins.engine import Engine, PageText, Provider
+from ocr_ray.plugins.engine import Engine, PageText, Provider, Word
 from ocr_ray.plugins.format import (
     BundleFormat,
     Checked,
@@ -32,4 +32,5 @@ __all__ = [
     "Provider",
     "RecordFormat",
     "Source",
+    "Word",
 ]

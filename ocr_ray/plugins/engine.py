@@ -20,6 +20,16 @@ _MEMORY_STEP = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class Word:
+    """One recognised word: its text, its box in the pixels of the image read (left,
+    top, right, bottom) and the engine's confidence in it (0-100)."""
+
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
+
+
+@dataclass(frozen=True)
 class PageText:
     """What an engine read on one page."""
 
@@ -28,6 +38,7 @@ class PageText:
     hocr: str | None = None  # the page's ``ocr_page`` element, when asked for
     skew: float = 0.0  # degrees to turn the page counter-clockwise to level its lines
     vertical: bool = False  # its lines ran top to bottom (a sideways page, or such a script)
+    words: tuple[Word, ...] = ()  # every word with its box, for the results viewer
 
 
 class Engine(ABC):

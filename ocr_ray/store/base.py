@@ -9,8 +9,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ocr_ray.exceptions import ErrorCode
-from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus, PageSource, PageWarning
+from ocr_ray.models import (
+    CallbackState,
+    FileEntry,
+    FileRecord,
+    FileStatus,
+    JobStatus,
+    PageSource,
+    PageWarning,
+)
 from ocr_ray.params import JobParams
+from ocr_ray.store.browse import FileQuery
 
 
 @dataclass
@@ -265,6 +274,17 @@ class JobStore(Protocol):
 
     def set_callback(self, *, job_id: str, state: CallbackState) -> None:
         """Record where the job's completion webhook stands (its one sender writes it)."""
+
+    def list_files(self, *, job_id: str, query: FileQuery) -> list[FileEntry]:
+        """A page of the job's files in registration order, through an index: those
+        after ``query.after`` that pass its filters and hold all its search terms."""
+
+    def get_file(self, *, job_id: str, file_id: int) -> FileRecord | None:
+        """The final record of the job's file with that row, or None."""
+
+    def page_words(self, *, job_id: str, sha256: str, page: int) -> bytes | None:
+        """The word boxes (``ocr_ray.wordboxes``) of page ``page`` (1-based) of the
+        job's file with that content, or None if the engine did not read it."""
 
 
 class UserStore(Protocol):

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ocr_ray.exceptions import RunningJobLimitError
-from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus
+from ocr_ray.models import CallbackState, FileEntry, FileRecord, FileStatus, JobStatus, printable
 from ocr_ray.params import JobParams
 from ocr_ray.store.base import (
     RECORD_COUNTERS,
@@ -26,6 +26,14 @@ from ocr_ray.store.base import (
     load_record,
     path_key,
     record_counts,
+)
+from ocr_ray.store.browse import (
+    FileQuery,
+    brief_of,
+    entry_of,
+    matched_pages,
+    needs_review,
+    search_terms,
 )
 from ocr_ray.store.mongo_db import MongoDb, guarded
 
@@ -50,7 +58,13 @@ def _indexes() -> dict[str, list[Any]]:
             IndexModel([("job_id", UP), ("status", UP), ("row", UP)]),  # what is left, counts
             IndexModel([("job_id", UP), ("seq", UP)]),  # exports in scan order
             IndexModel([("job_id", UP), ("sha256", UP)]),  # identical content in a job
+            # The results viewer's list, its review filter and its search: a multikey
+            # index of each file's words, which MongoDB and its test servers alike keep.
+            IndexModel([("job_id", UP), ("row", UP)]),
+            IndexModel([("job_id", UP), ("review", UP), ("row", UP)]),
+            IndexModel([("job_id", UP), ("terms", UP), ("row", UP)]),
         ],
+        "words": [],  # keyed by _id: job, content, page
         "cache": [],  # keyed by _id
         "job_owners": [],  # one document per user, written to serialise their submits
     }
@@ -69,6 +83,7 @@ class MongoStore:
         self.mongo = mongo
         mongo.collections(_indexes())
         self._jobs, self._files, self._cache = (mongo.db[n] for n in ("jobs", "files", "cache"))
+        self._words = mongo.db["words"]
 
     # Jobs -----------------------------------------------------------------
     def create_job(
@@ -228,6 +243,7 @@ class MongoStore:
         newly = [
             by_id[doc["_id"]] for doc in self._files.find(changed, {"_id": 1}, session=session)
         ]
+        self._keep_words(session, job_id, newly)
         update: dict[str, Any] = {"$inc": record_counts(newly)}
         if live is not None:
             update["$set"] = {
@@ -237,6 +253,24 @@ class MongoStore:
             }
         self._jobs.update_one({"_id": job_id}, update, session=session)
         return len(newly)
+
+    def _keep_words(self, session: Any, job_id: str, records: Sequence[FileRecord]) -> None:
+        from bson import Binary
+        from pymongo import UpdateOne
+
+        writes = [
+            UpdateOne(
+                {"_id": _words_id(job_id, record.sha256, page.number)},
+                {"$setOnInsert": {"boxes": Binary(page.words)}},
+                upsert=True,
+            )
+            for record in records
+            if record.sha256
+            for page in record.pages
+            if page.words
+        ]
+        if writes:
+            self._words.bulk_write(writes, ordered=False, session=session)
 
     def find_by_sha(self, *, job_id: str, sha256: str) -> FileRecord | None:
         same = {"job_id": job_id, "sha256": sha256, "status": FileStatus.succeeded.value}
@@ -258,6 +292,35 @@ class MongoStore:
             [{"$match": failed}, {"$group": {"_id": "$error_code", "n": {"$sum": 1}}}]
         )
         return {str(g["_id"]): int(g["n"]) for g in sorted(groups, key=lambda g: str(g["_id"]))}
+
+    # The results viewer ---------------------------------------------------
+    def list_files(self, *, job_id: str, query: FileQuery) -> list[FileEntry]:
+        wanted: dict[str, Any] = {"job_id": job_id, "row": {"$gt": query.after}}
+        if query.status:
+            wanted["status"] = query.status.value
+        if query.review:
+            wanted["review"] = True
+        if query.terms:
+            wanted["terms"] = {"$all": list(query.terms)}
+        shown = ["row", "path", "status", "brief", *(["record"] if query.terms else [])]
+        found = self._files.find(wanted, shown).sort("row", 1).limit(query.limit)
+        entries = []
+        for doc in found:
+            entry = entry_of(
+                doc["row"], printable(key_path(doc["path"])), doc["status"], doc.get("brief")
+            )
+            if query.terms:
+                entry.matched_pages = matched_pages(load_record(doc["record"]), query.terms)
+            entries.append(entry)
+        return entries
+
+    def get_file(self, *, job_id: str, file_id: int) -> FileRecord | None:
+        doc = self._files.find_one({"job_id": job_id, "row": file_id}, {"record": 1})
+        return load_record(doc["record"]) if doc and doc.get("record") else None
+
+    def page_words(self, *, job_id: str, sha256: str, page: int) -> bytes | None:
+        doc = self._words.find_one({"_id": _words_id(job_id, sha256, page)})
+        return bytes(doc["boxes"]) if doc else None
 
     # Cross-job cache --------------------------------------------------------
     def cache_get(self, *, key: str) -> FileRecord | None:
@@ -297,8 +360,15 @@ def _final_file(record: FileRecord, mark: str) -> dict[str, Any]:
         "sha256": record.sha256,
         "error_code": record.error.code if record.error else None,
         "record": dump_record(record),
+        "brief": brief_of(record),
+        "review": needs_review(record),
+        "terms": sorted(set(search_terms(record.text))),
         "mark": mark,
     }
+
+
+def _words_id(job_id: str, sha256: str, page: int) -> str:
+    return f"{len(job_id)}:{job_id}:{sha256}:{page}"
 
 
 def _of_user(user: str | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from ocr_ray.exceptions import RunningJobLimitError
-from ocr_ray.models import CallbackState, FileRecord, FileStatus, JobStatus
+from ocr_ray.models import CallbackState, FileEntry, FileRecord, FileStatus, JobStatus, printable
 from ocr_ray.params import JobParams
 from ocr_ray.store.base import (
     JobRow,
@@ -20,6 +20,7 @@ from ocr_ray.store.base import (
     path_key,
     record_counts,
 )
+from ocr_ray.store.browse import FileQuery, brief_of, entry_of, matched_pages, needs_review
 from ocr_ray.store.sqlite_file import SqliteFile, Transaction, add_missing_columns
 
 _SCHEMA = """
@@ -74,6 +75,17 @@ CREATE INDEX IF NOT EXISTS files_by_sha ON files (job_id, sha256);
 -- Only the files still to do: it shrinks as they finish, and no other query can use it.
 CREATE INDEX IF NOT EXISTS files_pending ON files (job_id) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, record TEXT NOT NULL, created_at REAL);
+-- The results viewer's: final records' text, searched by FTS5 (a file's rowid is its
+-- row here); the text itself stays in the record only (contentless).
+CREATE VIRTUAL TABLE IF NOT EXISTS files_text USING fts5(text, content='');
+-- Each page's word boxes (ocr_ray.wordboxes), shared by identical files of a job.
+CREATE TABLE IF NOT EXISTS words (
+    job_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    page INTEGER NOT NULL,
+    boxes BLOB NOT NULL,
+    PRIMARY KEY (job_id, sha256, page)
+) WITHOUT ROWID;
 """
 # Columns added after the first release, with their definitions, for older stores.
 _ADDED_COLUMNS = {
@@ -92,9 +104,16 @@ _ADDED_COLUMNS = {
     "source_text_layer_pages": "INTEGER NOT NULL DEFAULT 0",
     "source_blank_pages": "INTEGER NOT NULL DEFAULT 0",
 }
+_ADDED_FILE_COLUMNS = {"brief": "TEXT", "review": "INTEGER NOT NULL DEFAULT 0"}
 _NOTHING_LIVE = "pages_reading = 0, pages_queued = 0, files_queued = 0"
 # Indexes on added columns, made once the migration has added them.
-_LATE_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at);"
+# Each index of files ends in its rowid, the viewer's order and cursor.
+_LATE_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at);
+CREATE INDEX IF NOT EXISTS files_by_job ON files (job_id);
+CREATE INDEX IF NOT EXISTS files_by_status ON files (job_id, status);
+CREATE INDEX IF NOT EXISTS files_to_review ON files (job_id) WHERE review = 1;
+"""
 _LIVE = tuple(s.value for s in (JobStatus.queued, JobStatus.running, JobStatus.cancelling))
 _DONE = tuple(s.value for s in (FileStatus.succeeded, FileStatus.failed, FileStatus.skipped))
 
@@ -107,6 +126,7 @@ class SqliteStore:
         self.path = file.path
         self._db().executescript(_SCHEMA)
         add_missing_columns(self._db(), "jobs", _ADDED_COLUMNS)
+        add_missing_columns(self._db(), "files", _ADDED_FILE_COLUMNS)
         self._db().executescript(_LATE_INDEXES)
 
     def _db(self) -> sqlite3.Connection:
@@ -284,6 +304,76 @@ class SqliteStore:
         )
         return {str(code): int(count) for code, count in rows}
 
+    # The results viewer ---------------------------------------------------
+    def list_files(self, *, job_id: str, query: FileQuery) -> list[FileEntry]:
+        where, args = ["f.job_id = ?"], [job_id]
+        if query.status:
+            where.append("f.status = ?")
+            args.append(query.status.value)
+        if query.review:
+            where.append("f.review = 1")
+        if query.terms:
+            return self._search(job_id, query, where, args)
+        rows = self._db().execute(
+            f"SELECT f.rowid, f.path, f.status, f.brief FROM files f WHERE {' AND '.join(where)}"
+            " AND f.rowid > ? ORDER BY f.rowid LIMIT ?",
+            (*args, query.after, query.limit),
+        )
+        return [entry_of(row[0], printable(key_path(row[1])), row[2], row[3]) for row in rows]
+
+    def _search(
+        self, job_id: str, query: FileQuery, where: list[str], args: list[str]
+    ) -> list[FileEntry]:
+        """Files whose text holds every term, by the FTS5 index, which is read in
+        rowid order from the job's first row, so a page stops after ``limit`` hits."""
+        first, last = self._row_span(job_id)
+        rows = self._db().execute(
+            "SELECT f.rowid, f.path, f.status, f.brief, f.record FROM files_text t"
+            " JOIN files f ON f.rowid = t.rowid"
+            f" WHERE files_text MATCH ? AND t.rowid > ? AND t.rowid <= ? AND {' AND '.join(where)}"
+            " ORDER BY t.rowid LIMIT ?",
+            (_fts_query(query.terms), max(query.after, first - 1), last, *args, query.limit),
+        )
+        found = []
+        for row in rows:
+            entry = entry_of(row[0], printable(key_path(row[1])), row[2], row[3])
+            entry.matched_pages = matched_pages(load_record(row[4]), query.terms)
+            found.append(entry)
+        return found
+
+    def _row_span(self, job_id: str) -> tuple[int, int]:
+        """The job's first and last file rows (two reads of the files_by_job index)."""
+        db, span = self._db(), []
+        for order in ("ASC", "DESC"):
+            row = db.execute(
+                f"SELECT rowid FROM files WHERE job_id = ? ORDER BY rowid {order} LIMIT 1",
+                (job_id,),
+            ).fetchone()
+            span.append(int(row[0]) if row else 0)
+        return span[0], span[1]
+
+    def get_file(self, *, job_id: str, file_id: int) -> FileRecord | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT record FROM files WHERE rowid = ? AND job_id = ? AND record IS NOT NULL",
+                (file_id, job_id),
+            )
+            .fetchone()
+        )
+        return load_record(row[0]) if row else None
+
+    def page_words(self, *, job_id: str, sha256: str, page: int) -> bytes | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT boxes FROM words WHERE job_id = ? AND sha256 = ? AND page = ?",
+                (job_id, sha256, page),
+            )
+            .fetchone()
+        )
+        return bytes(row[0]) if row else None
+
     # Cross-job cache --------------------------------------------------------
     def cache_get(self, *, key: str) -> FileRecord | None:
         row = self._db().execute("SELECT record FROM cache WHERE key = ?", (key,)).fetchone()
@@ -308,25 +398,44 @@ def _complete(db: sqlite3.Connection, job_id: str, records: Sequence[FileRecord]
     again. Returns how many were newly final."""
     newly = []
     for record in records:
-        cursor = db.execute(
-            "UPDATE files SET status = ?, sha256 = ?, error_code = ?, record = ?"
-            " WHERE job_id = ? AND path = ? AND status = ?",
+        row = db.execute(
+            "UPDATE files SET status = ?, sha256 = ?, error_code = ?, record = ?, brief = ?,"
+            " review = ? WHERE job_id = ? AND path = ? AND status = ? RETURNING rowid",
             (
                 record.status.value,
                 record.sha256,
                 record.error.code if record.error else None,
                 dump_record(record),
+                brief_of(record),
+                int(needs_review(record)),
                 job_id,
                 path_key(record.source_path),
                 FileStatus.pending.value,
             ),
-        )
-        if cursor.rowcount == 1:  # else already final: a retry or duplicate delivery
+        ).fetchone()
+        if row is not None:  # else already final: a retry or duplicate delivery
             newly.append(record)
+            _index_text(db, job_id, int(row[0]), record)
     counts = record_counts(newly)
     increments = ", ".join(f"{name} = {name} + ?" for name in counts)
     db.execute(f"UPDATE jobs SET {increments} WHERE id = ?", (*counts.values(), job_id))
     return len(newly)
+
+
+def _index_text(db: sqlite3.Connection, job_id: str, row: int, record: FileRecord) -> None:
+    """Make a newly final record searchable, and keep its pages' word boxes."""
+    if record.text.strip():
+        db.execute("INSERT INTO files_text (rowid, text) VALUES (?, ?)", (row, record.text))
+    if record.sha256:
+        db.executemany(
+            "INSERT OR IGNORE INTO words (job_id, sha256, page, boxes) VALUES (?, ?, ?, ?)",
+            [(job_id, record.sha256, p.number, p.words) for p in record.pages if p.words],
+        )
+
+
+def _fts_query(terms: tuple[str, ...]) -> str:
+    """Every term, each as an FTS5 string, so no word a user types is FTS5 syntax."""
+    return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
 def _of_user(user: str | None) -> tuple[str, tuple[str, ...]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, status
@@ -23,7 +22,7 @@ from ocr_ray.exceptions import UsageError
 from ocr_ray.models import FileStatus, Progress
 from ocr_ray.store import JobRow
 from serve import uploads
-from serve.deps import AuditDep, SettingsDep, StoreDep, UserDep, current_user
+from serve.deps import AuditDep, SettingsDep, StoreDep, UserDep, current_user, owned_job
 from serve.keys import Principal
 from serve.schemas import (
     AUTH_ERRORS,
@@ -39,8 +38,8 @@ from serve.schemas import (
 )
 from serve.security import confine, input_roots, root_of
 from serve.submission import SubmissionDep
+from serve.viewer import shown_inputs
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 router = APIRouter(
     prefix="/api/bulk", tags=["bulk"], dependencies=[Depends(current_user)], responses=AUTH_ERRORS
 )
@@ -66,9 +65,15 @@ def process(body: ProcessRequest, submission: SubmissionDep) -> JobCreated:
     roots = input_roots(submission.settings)
     folder = confine(body.folder_path, roots)
     if folder is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "folder_path is outside the input roots")
+        allowed = ", ".join(str(root) for root in roots) or "none are set"
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"folder_path {body.folder_path!r} is outside the input roots ({allowed})",
+        )
     if not folder.exists():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "folder_path does not exist")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"folder_path {body.folder_path!r} does not exist"
+        )
     options = job_options(body)
     params = submission.params([str(folder)], options, input_root=str(root_of(folder, roots)))
     return submission.start_once(
@@ -133,7 +138,14 @@ def _store_upload(members: list[tuple[str, Any]], target: Any, settings: Setting
 @router.get("/progress/{job_id}", response_model=Progress, responses=errors(404, 422))
 async def progress(job_id: str, store: StoreDep, user: UserDep) -> Progress:
     """Counts, rate and ETA of one of the caller's jobs."""
-    return progress_of(_job(store, job_id, user))
+    return shown_progress(_job(store, job_id, user))
+
+
+def shown_progress(row: JobRow) -> Progress:
+    """A job's progress with its inputs named as its owner knows them."""
+    progress = progress_of(row)
+    progress.inputs = shown_inputs(row.params)[: len(progress.inputs)]
+    return progress
 
 
 @router.get("/jobs", response_model=JobsPage, responses=errors(403, 422))
@@ -149,7 +161,7 @@ def list_jobs(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "all=true needs an admin key")
     owner = None if everyone else user.user
     rows = store.list_jobs(limit=limit, offset=offset, user=owner)
-    return JobsPage(data=[progress_of(r) for r in rows], count=store.count_jobs(user=owner))
+    return JobsPage(data=[shown_progress(r) for r in rows], count=store.count_jobs(user=owner))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=Progress, responses=errors(404, 409, 422))
@@ -208,22 +220,30 @@ def results(
 
     The ZIP holds the document folders (``pdf/``, ``hocr/`` ...) the job made.
     ``?format=`` a record format gives that one file whatever the job's formats were.
+    A browser downloads by a link instead (``download-link``): it cannot send the key.
     """
-    fmt = _download_format(format)
     row = _job(store, job_id, user)
+    response = results_file(store, settings, row, format)
+    audit("download", job_id, download_format(format).name)
+    return response
+
+
+def results_file(store: StoreDep, settings: SettingsDep, row: JobRow, name: str) -> FileResponse:
+    """The finished job's results in format ``name`` (written on the first ask), streamed
+    from disk; 409 while it runs, 422 for a format that is not one file."""
+    fmt = download_format(name)
     if not row.status.finished:
         raise HTTPException(status.HTTP_409_CONFLICT, f"the job is {row.status.value}")
-    out = settings.resolved_output_root / job_id
+    out = settings.resolved_output_root / row.id
     wanted = out / f"results{fmt.suffix}"
     if not wanted.exists():  # written once, on the first download after the job ended
         summary = summary_of(store, row)
-        names = [*row.params.export_formats, fmt.name] if format == "zip" else [fmt.name]
-        export_job(store, job_id=job_id, summary=summary, out_dir=out, formats=names)
-    audit("download", job_id, fmt.name)
-    return FileResponse(wanted, media_type=fmt.media_type, filename=f"ocr-{job_id}{fmt.suffix}")
+        names = [*row.params.export_formats, fmt.name] if name == "zip" else [fmt.name]
+        export_job(store, job_id=row.id, summary=summary, out_dir=out, formats=names)
+    return FileResponse(wanted, media_type=fmt.media_type, filename=f"ocr-{row.id}{fmt.suffix}")
 
 
-def _download_format(name: str) -> Any:
+def download_format(name: str) -> Any:
     """The bundle or record format ``name`` names; 422 for anything else."""
     try:
         fmt = get_format(name)
@@ -267,12 +287,9 @@ def options(settings: SettingsDep) -> Options:
         formats=listed,
         export_formats=[f.name for f in listed if f.default],
         archive_formats=[f.name for f in listed if f.kind == "document"],
+        viewer_max_width=settings.viewer_max_width,
     )
 
 
 def _job(store: StoreDep, job_id: str, user: Principal) -> JobRow:
-    """The job if the caller may see it; 404 otherwise, so that ids reveal nothing."""
-    row = store.get_job(job_id) if JOB_ID_PATTERN.match(job_id) else None
-    if row is None or not (user.admin or row.user == user.user):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r}")
-    return row
+    return owned_job(store, job_id, user)

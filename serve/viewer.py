@@ -1,0 +1,164 @@
+"""The results viewer's page images and word boxes.
+
+A page image is rendered on demand from the job's input, as the page was read (turned
+upright and levelled as its record says), read confined to the job's input root as
+every read is, and only while the file is still what the job read. Renders are cached
+within a size bound, keyed by the file's identity on disk, so a changed or vanished
+file is noticed at once without hashing it on every request.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from PIL import Image
+
+from ocr_ray.exceptions import OutsideInputRootError
+from ocr_ray.inputs.confine import escapes, refusal
+from ocr_ray.inputs.documents import open_unchanged
+from ocr_ray.inputs.os_errors import os_error
+from ocr_ray.inputs.pipeline import ReadOptions, page_as_read
+from ocr_ray.models import FileRecord, PageResult
+from ocr_ray.params import JobParams
+from ocr_ray.plugins import Word
+from ocr_ray.wordboxes import unpack
+
+_JPEG_QUALITY = 85  # text stays crisp at screen widths; a page is 100-300 kB
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """An encoded page image and the width and height it has."""
+
+    data: bytes
+    media_type: str
+    size: tuple[int, int]
+
+
+class RenderCache:
+    """Encoded renders, the least recently used dropped first beyond ``max_bytes``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[object, ...], PageImage] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> PageImage | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[object, ...], image: PageImage) -> None:
+        with self._lock:
+            if key in self._items or len(image.data) > self.max_bytes:
+                return
+            self._items[key] = image
+            self._bytes += len(image.data)
+            while self._bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped.data)
+
+    @property
+    def size_bytes(self) -> int:
+        """What the cache holds now."""
+        return self._bytes
+
+
+def shown_width(asked: int, full: int) -> int:
+    """The width a page is shown at: as asked, but never wider than it was read."""
+    return max(1, min(asked, full))
+
+
+def page_image(
+    params: JobParams, record: FileRecord, page: PageResult, width: int, cache: RenderCache
+) -> PageImage:
+    """Page ``page`` of ``record``'s file, at most ``width`` pixels wide (``FileError``:
+    the file is outside the root, gone, or changed)."""
+    key = (_identity(record.source_path, params.input_root), page.number, width)
+    found = cache.get(key)
+    if found is None:
+        found = _render(params, record, page, width)
+        cache.put(key, found)
+    return found
+
+
+def _identity(path: str, root: str | None) -> tuple[object, ...]:
+    """Which file ``path`` is now: checked against ``root`` first, links resolved, so a
+    cached render of a file that has since moved out of bounds is never served."""
+    if escapes(path, root):
+        raise OutsideInputRootError(refusal(path))
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise os_error(path, exc) from exc
+    return (path, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _render(params: JobParams, record: FileRecord, page: PageResult, width: int) -> PageImage:
+    assert record.sha256 is not None  # only succeeded records are shown
+    options = ReadOptions(dpi=params.dpi)
+    with open_unchanged(
+        record.source_path, record.sha256, dpi=params.dpi, root=params.input_root
+    ) as doc:
+        image = page_as_read(doc, page, options)
+    out = shown_width(width, image.width)
+    if out < image.width:
+        height = max(1, round(image.height * out / image.width))
+        image = image.convert("L" if image.mode in ("1", "L") else "RGB")
+        image = image.resize((out, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    image = image.convert("L" if image.mode in ("1", "L") else "RGB")
+    encoded = io.BytesIO()
+    image.save(encoded, "JPEG", quality=_JPEG_QUALITY, optimize=True)
+    return PageImage(encoded.getvalue(), "image/jpeg", image.size)
+
+
+def scaled_words(blob: bytes | None, width: int) -> tuple[tuple[int, int] | None, list[Word]]:
+    """A page's words with their boxes in the pixels of its image shown at ``width``,
+    and that image's size (None: the engine did not read the page)."""
+    if blob is None:
+        return None, []
+    (full_w, full_h), words = unpack(blob)
+    out = shown_width(width, full_w)
+    factor = out / full_w
+    scaled = [
+        Word(w.text, tuple(round(v * factor) for v in w.box), w.confidence)  # type: ignore[arg-type]
+        for w in words
+    ]
+    return (out, max(1, round(full_h * factor))), scaled
+
+
+def shown_path(path: str, params: JobParams) -> str:
+    """A file's name as its owner knows it: under the folder they gave (an upload's:
+    the name it was sent with), not the server's path to it."""
+    for given in params.paths:
+        base = given.rstrip("/") + "/"
+        if path.startswith(base):
+            return path[len(base) :]
+    return os.path.basename(path)
+
+
+def shown_inputs(params: JobParams) -> list[str]:
+    """A job's inputs as its owner knows them: folders under the input root they chose
+    from, or "uploaded files" for an upload."""
+    root = params.input_root
+    if root is None:
+        return list(params.paths)
+    uploaded = os.path.basename(os.path.dirname(root)) == "uploads"
+    shown = []
+    for path in params.paths:
+        inside = os.path.relpath(path, root)
+        if inside == ".":
+            shown.append(UPLOADED if uploaded else root)
+        else:
+            shown.append(inside)
+    return shown
+
+
+UPLOADED = "uploaded files"
