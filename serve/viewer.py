@@ -108,12 +108,12 @@ def _render(params: JobParams, record: FileRecord, page: PageResult, width: int)
         record.source_path, record.sha256, dpi=params.dpi, root=params.input_root
     ) as doc:
         image = page_as_read(doc, page, options)
+    # JPEG takes grey or RGB; a bitonal page turns grey first, so scaling smooths it.
+    image = image.convert("L" if image.mode in ("1", "L") else "RGB")
     out = shown_width(width, image.width)
     if out < image.width:
         height = max(1, round(image.height * out / image.width))
-        image = image.convert("L" if image.mode in ("1", "L") else "RGB")
         image = image.resize((out, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    image = image.convert("L" if image.mode in ("1", "L") else "RGB")
     encoded = io.BytesIO()
     image.save(encoded, "JPEG", quality=_JPEG_QUALITY, optimize=True)
     return PageImage(encoded.getvalue(), "image/jpeg", image.size)

@@ -205,6 +205,12 @@ def files(
     ]
 
 
+# The ``format`` of a download: by the key (``results``) or by a link (``download-link``).
+DownloadFormat = Annotated[
+    str, Query(max_length=64, description="zip, or a record format: jsonl, csv ...")
+]
+
+
 @router.get("/results/{job_id}", responses=errors(404, 409, 422))
 def results(
     job_id: str,
@@ -212,9 +218,7 @@ def results(
     settings: SettingsDep,
     user: UserDep,
     audit: AuditDep,
-    format: Annotated[
-        str, Query(max_length=64, description="zip, or a record format: jsonl, csv ...")
-    ] = "zip",
+    format: DownloadFormat = "zip",
 ) -> FileResponse:
     """The results ZIP (the job's ``export_formats`` and its summary), or one file.
 

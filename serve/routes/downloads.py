@@ -3,14 +3,12 @@ file from it, so a job's results never pass through the page's memory."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import FileResponse
 
 from serve import tickets
 from serve.deps import AuditDep, JobDep, SecretDep, SettingsDep, StoreDep, current_user
-from serve.routes.bulk import download_format, results_file
+from serve.routes.bulk import DownloadFormat, download_format, results_file
 from serve.schemas import AUTH_ERRORS, DownloadLink, errors
 
 router = APIRouter(
@@ -27,9 +25,7 @@ def download_link(
     job: JobDep,
     secret: SecretDep,
     audit: AuditDep,
-    format: Annotated[
-        str, Query(max_length=64, description="zip, or a record format: jsonl, csv ...")
-    ] = "zip",
+    format: DownloadFormat = "zip",
 ) -> DownloadLink:
     """A link to the finished job's results that works without the key for
     ``tickets.TICKET_TTL_S`` seconds, for this job and format only."""
