@@ -1,10 +1,9 @@
 """The results viewer's page images and word boxes.
 
-A page image is rendered on demand from the job's input, as the page was read (turned
-upright and levelled as its record says), read confined to the job's input root as
-every read is, and only while the file is still what the job read. Renders are cached
-within a size bound, keyed by the file's identity on disk, so a changed or vanished
-file is noticed at once without hashing it on every request.
+A page image is rendered on demand from the job's input, as the page was read
+(``ocr_ray.page_view``), scaled for the screen and encoded. Renders are cached within a
+size bound, keyed by the file's identity on disk, so a changed or vanished file is
+noticed at once without hashing it on every request.
 """
 
 from __future__ import annotations
@@ -17,15 +16,10 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ocr_ray.exceptions import OutsideInputRootError
-from ocr_ray.inputs.confine import escapes, refusal
-from ocr_ray.inputs.documents import open_unchanged
-from ocr_ray.inputs.os_errors import os_error
-from ocr_ray.inputs.pipeline import ReadOptions, page_as_read
 from ocr_ray.models import FileRecord, PageResult
+from ocr_ray.page_view import file_identity, page_image_as_read, page_words
 from ocr_ray.params import JobParams
 from ocr_ray.plugins import Word
-from ocr_ray.wordboxes import unpack
 
 _JPEG_QUALITY = 85  # text stays crisp at screen widths; a page is 100-300 kB
 
@@ -81,7 +75,7 @@ def page_image(
 ) -> PageImage:
     """Page ``page`` of ``record``'s file, at most ``width`` pixels wide (``FileError``:
     the file is outside the root, gone, or changed)."""
-    key = (_identity(record.source_path, params.input_root), page.number, width)
+    key = (file_identity(record.source_path, params.input_root), page.number, width)
     found = cache.get(key)
     if found is None:
         found = _render(params, record, page, width)
@@ -89,25 +83,8 @@ def page_image(
     return found
 
 
-def _identity(path: str, root: str | None) -> tuple[object, ...]:
-    """Which file ``path`` is now: checked against ``root`` first, links resolved, so a
-    cached render of a file that has since moved out of bounds is never served."""
-    if escapes(path, root):
-        raise OutsideInputRootError(refusal(path))
-    try:
-        stat = os.stat(path)
-    except OSError as exc:
-        raise os_error(path, exc) from exc
-    return (path, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
 def _render(params: JobParams, record: FileRecord, page: PageResult, width: int) -> PageImage:
-    assert record.sha256 is not None  # only succeeded records are shown
-    options = ReadOptions(dpi=params.dpi)
-    with open_unchanged(
-        record.source_path, record.sha256, dpi=params.dpi, root=params.input_root
-    ) as doc:
-        image = page_as_read(doc, page, options)
+    image = page_image_as_read(params, record, page)
     # JPEG takes grey or RGB; a bitonal page turns grey first, so scaling smooths it.
     image = image.convert("L" if image.mode in ("1", "L") else "RGB")
     out = shown_width(width, image.width)
@@ -124,7 +101,7 @@ def scaled_words(blob: bytes | None, width: int) -> tuple[tuple[int, int] | None
     and that image's size (None: the engine did not read the page)."""
     if blob is None:
         return None, []
-    (full_w, full_h), words = unpack(blob)
+    (full_w, full_h), words = page_words(blob)
     out = shown_width(width, full_w)
     factor = out / full_w
     scaled = [

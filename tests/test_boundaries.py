@@ -38,16 +38,16 @@ LAYERS = [
     {"exceptions", "_version", "settings", "accuracy"},
     {"models"},
     {"plugins"},  # the plugin interface and the entry-point registry
-    {"engines", "formats"},  # the built-in plugins, and the registry's front for each
+    {"engines", "formats", "wordboxes"},  # the built-in plugins, and the registry's front for each
     {"params"},  # the job parameters, declared once
     {"inputs", "store"},
-    {"job"},
+    {"job", "page_view"},
     {"_cli_components"},
     {"api", "cli", "__init__"},
 ]
 # What serve/ and cluster/ may import: the library's public modules.
 PUBLIC = {"ocr_ray", *(f"ocr_ray.{m}" for m in ("api", "exceptions", "models", "params"))}
-PUBLIC |= {f"ocr_ray.{m}" for m in ("plugins", "settings", "store", "accuracy")}
+PUBLIC |= {f"ocr_ray.{m}" for m in ("plugins", "settings", "store", "accuracy", "page_view")}
 
 
 def _unit(module: str) -> str | None:

@@ -252,8 +252,20 @@ def _back_to_both(stack: Stack, hosts: dict[str, tuple[str, str]]) -> None:
 
     def settled() -> bool:
         ray = readings[-1]["ray_nodes"] if ready() else "hosts not ready"
-        on = {n["ip"] for n in ray if n["cpus"] > 0} if not isinstance(ray, str) else set()
-        return on == {hosts[w][0] for w in workers}
+        on = [n["ip"] for n in ray if n["cpus"] > 0] if not isinstance(ray, str) else []
+        # Ray calls a replaced worker's node alive until its heartbeats time out, and it
+        # had its host's address: Swarm's placement says where the workers are now.
+        placed = stack.docker(
+            "service",
+            "ps",
+            f"{stack.name}_ray-worker",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.Node}} {{.CurrentState}}",
+        ).split("\n")
+        running = sorted(line.split()[0] for line in placed if " Running " in f"{line} ")
+        return sorted(on) == sorted(hosts[w][0] for w in workers) and running == sorted(workers)
 
     # A host whose link came back can take a minute to be ready again; a restart before
     # then would put both workers on the other host once more.

@@ -17,22 +17,27 @@ from ocr_ray.store.base import (
     RequestClaim,
     UserStore,
 )
+from ocr_ray.store.browse import MAX_TERMS, FileQuery, brief_entry, search_terms
 
 if TYPE_CHECKING:
     from ocr_ray.store.sqlite_file import SqliteFile
 
 __all__ = [
+    "MAX_TERMS",
     "ApiKey",
     "AuditEntry",
     "AuthState",
+    "FileQuery",
     "JobRow",
     "JobStore",
     "LivePages",
     "RequestClaim",
     "UserStore",
+    "brief_entry",
     "is_shared",
     "open_store",
     "open_user_store",
+    "search_terms",
 ]
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, st
 from ocr_ray.exceptions import ErrorCode, FileError
 from ocr_ray.models import FileEntry, FileRecord, FileStatus, PageResult
 from ocr_ray.settings import get_settings
-from ocr_ray.store.browse import MAX_TERMS, FileQuery, brief_entry, search_terms
+from ocr_ray.store import MAX_TERMS, FileQuery, brief_entry, search_terms
 from serve.deps import JobDep, SettingsDep, StoreDep, current_user
 from serve.schemas import AUTH_ERRORS, FileDetail, FilesPage, PageWords, WordBox, errors
 from serve.viewer import RenderCache, page_image, scaled_words, shown_path
