@@ -11,9 +11,25 @@ from pathlib import Path
 import pytest
 
 from ocr_ray.exceptions import RunningJobLimitError, UsageError
-from ocr_ray.models import CallbackState, ErrorInfo, FileRecord, FileStatus, JobStatus, PageResult
+from ocr_ray.models import (
+    CallbackState,
+    ErrorInfo,
+    FileRecord,
+    FileStatus,
+    JobStatus,
+    PageResult,
+    PageWarning,
+)
 from ocr_ray.params import JobParams
-from ocr_ray.store import AuditEntry, LivePages, RequestClaim, open_store, open_user_store
+from ocr_ray.store import (
+    AuditEntry,
+    FileQuery,
+    LivePages,
+    RequestClaim,
+    open_store,
+    open_user_store,
+    search_terms,
+)
 from ocr_ray.store.sqlite import _SCHEMA
 
 
@@ -229,3 +245,48 @@ def test_the_throttles_counts_are_shared_and_never_lose_a_failure(any_store_url:
     assert set(users.auth_states(clients=["address 10.0.0.9", "key 10.0.0.9 ocr_abc"])) == {
         "address 10.0.0.9"
     }
+
+
+def test_the_file_list_pages_filters_and_searches_alike_in_every_store(
+    any_store_url: str,
+) -> None:
+    """Exact pages of the viewer's list, read through a cursor: every file once, in row
+    order, each filter and a search of several words (all of them, on any page)."""
+    store = open_store(any_store_url)
+    store.create_job(job_id="j", params=JobParams(paths=["/x"]))
+    names = [f"f{i:03d}" for i in range(300)]
+    store.add_files(job_id="j", items=list(enumerate(names)))
+    records = []
+    for i, name in enumerate(names):
+        record = _record(name, FileStatus.failed if i % 37 == 5 else FileStatus.succeeded)
+        if record.pages:
+            words = ["common", f"word{i}", *(["Rare", "pair"] if i == 250 else [])]
+            second = ["pair"] if i in (120, 250) else []
+            record.pages = [
+                PageResult(number=1, text=" ".join(words), confidence=90.0),
+                PageResult(number=2, text=" ".join(second), warnings=_warned(i)),
+            ]
+            record.text = "\f".join(p.text for p in record.pages)
+        records.append(record)
+    store.complete_files(job_id="j", records=records)
+
+    def every(**asked: object) -> list[str]:
+        shown, after = [], 0
+        while page := store.list_files(job_id="j", query=FileQuery(after=after, limit=7, **asked)):  # type: ignore[arg-type]
+            shown += [entry.path for entry in page]
+            after = page[-1].id
+        return shown
+
+    assert every() == names
+    assert every(status=FileStatus.failed) == [n for i, n in enumerate(names) if i % 37 == 5]
+    reviewed = [n for i, n in enumerate(names) if i % 37 != 5 and _warned(i)]
+    assert every(review=True) == reviewed and len(reviewed) == 29  # f153 failed
+    assert every(terms=tuple(search_terms("rare PAIR"))) == ["f250"]
+    hits = store.list_files(job_id="j", query=FileQuery(terms=tuple(search_terms("pair"))))
+    assert [(hit.path, hit.matched_pages) for hit in hits] == [("f120", [2]), ("f250", [1, 2])]
+    assert every(terms=("common", "word7")) == ["f007"]
+    assert every(terms=("common", "nowhere")) == []
+
+
+def _warned(index: int) -> list[PageWarning]:
+    return [PageWarning.low_confidence] if index % 10 == 3 else []

@@ -41,6 +41,8 @@ _PENDING = FileStatus.pending.value
 _LIVE = [s.value for s in (JobStatus.queued, JobStatus.running, JobStatus.cancelling)]
 _DONE = [s.value for s in (FileStatus.succeeded, FileStatus.failed, FileStatus.skipped)]
 _NOTHING_LIVE = {"pages_reading": 0, "pages_queued": 0, "files_queued": 0}
+# Rows a file list reads at most in one query: a window of briefs is a few megabytes.
+_WIDEST_WINDOW = 4096
 _STORED_ONLY = ("_id", "cancel_requested", "rows")  # fields that are not JobRow's
 
 
@@ -295,24 +297,29 @@ class MongoStore:
 
     # The results viewer ---------------------------------------------------
     def list_files(self, *, job_id: str, query: FileQuery) -> list[FileEntry]:
-        wanted: dict[str, Any] = {"job_id": job_id, "row": {"$gt": query.after}}
+        """A page of files, found in windows of rows that widen while they come back
+        short: each window is one bounded range of an index, so no server, whatever its
+        planner, reads past the page it was asked for by more than a window."""
+        wanted: dict[str, Any] = {"job_id": job_id}
         if query.status:
             wanted["status"] = query.status.value
         if query.review:
             wanted["review"] = True
         if query.terms:
-            wanted["terms"] = {"$all": list(query.terms)}
-        shown = ["row", "path", "status", "brief", *(["record"] if query.terms else [])]
-        found = self._files.find(wanted, shown).sort("row", 1).limit(query.limit)
-        entries = []
-        for doc in found:
-            entry = entry_of(
-                doc["row"], printable(key_path(doc["path"])), doc["status"], doc.get("brief")
-            )
-            if query.terms:
-                entry.matched_pages = matched_pages(load_record(doc["record"]), query.terms)
-            entries.append(entry)
-        return entries
+            # One term through the index (the longest: likely the rarest); the rest are
+            # checked here, as a server may scan for an $all.
+            wanted["terms"] = max(query.terms, key=len)
+        shown = ["row", "path", "status", "brief", *(["record", "terms"] if query.terms else [])]
+        job = self._jobs.find_one({"_id": job_id}, {"rows": 1}) or {}
+        last, low, span = int(job.get("rows", 0)), query.after, query.limit
+        found: list[dict[str, Any]] = []
+        while len(found) < query.limit and low < last:
+            high = min(last, low + span)
+            window = {**wanted, "row": {"$gt": low, "$lte": high}}
+            docs = self._files.find(window, shown).sort("row", 1)
+            found += [d for d in docs if set(query.terms) <= set(d.get("terms", query.terms))]
+            low, span = high, min(span * 2, _WIDEST_WINDOW)
+        return [_entry(doc, query.terms) for doc in found[: query.limit]]
 
     def get_file(self, *, job_id: str, file_id: int) -> FileRecord | None:
         doc = self._files.find_one({"job_id": job_id, "row": file_id}, {"record": 1})
@@ -352,6 +359,13 @@ def _new_job(job_id: str, params: JobParams, user: str | None) -> dict[str, Any]
 
 def _new_file(job_id: str, path: str, seq: int, row: int) -> dict[str, Any]:
     return {"job_id": job_id, "path": path_key(path), "seq": seq, "row": row, "status": _PENDING}
+
+
+def _entry(doc: dict[str, Any], terms: tuple[str, ...]) -> FileEntry:
+    entry = entry_of(doc["row"], printable(key_path(doc["path"])), doc["status"], doc.get("brief"))
+    if terms:
+        entry.matched_pages = matched_pages(load_record(doc["record"]), terms)
+    return entry
 
 
 def _final_file(record: FileRecord, mark: str) -> dict[str, Any]:
