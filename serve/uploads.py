@@ -36,11 +36,11 @@ def save_uploads(files: Iterable[tuple[str, BinaryIO]], target: Path, max_bytes:
     target.mkdir(parents=True, exist_ok=True)
     budget = _Budget(max_bytes)
     count = 0
-    for index, (name, stream) in enumerate(files):
+    for name, stream in files:
         if name.lower().endswith(".zip"):
             count += _unpack_zip(stream, target, budget)
         else:
-            _copy(stream, target / f"{index:05d}-{safe_name(name)}", budget)
+            _copy(stream, _unused(target / safe_name(name)), budget)
             count += 1
     return count
 

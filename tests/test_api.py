@@ -165,13 +165,14 @@ def test_upload_files_and_a_zip(api_server: ApiServer) -> None:
         files = [
             ("files", ("photo.tif", (PAGES / "phototest.tif").read_bytes(), "image/tiff")),
             ("files", ("pages.zip", buffer.getvalue(), "application/zip")),
+            ("files", ("photo.tif", (PAGES / "c015.tif").read_bytes(), "image/tiff")),  # twice
         ]
         response = http.post("/api/bulk/upload", files=files, data={"languages": "eng"})
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]
-        assert wait_done(http, job_id)["succeeded"] == 3
+        assert wait_done(http, job_id)["succeeded"] == 4
         names = sorted(Path(f["path"]).name for f in http.get(f"/api/bulk/files/{job_id}").json())
-        assert names == ["00000-photo.tif", "c015.tif", "d027.tif"]
+        assert names == ["c015.tif", "d027.tif", "photo-2.tif", "photo.tif"]
 
 
 def test_unsafe_or_oversized_uploads_are_refused(api_server: ApiServer) -> None:

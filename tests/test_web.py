@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,3 +222,67 @@ def test_another_users_key_gets_404_on_a_pages_image_and_words(api_server: ApiSe
             refused = theirs.get(route)
             assert refused.status_code == 404, route
             assert refused.json()["detail"] == f"no job {job!r}"
+
+
+def test_managing_jobs_confirmed_cancel_reload_skipped_uploads_retry_and_errors(
+    api_server: ApiServer, browser, tmp_path: Path
+) -> None:
+    """The page as a new user meets it: errors in words (a refused folder names the
+    roots), a cancel that asks first and no full bar for a job cut short, the job kept
+    over a reload, skipped files listed, uploads under their own names, and a retry of
+    the failed files linked to the first job."""
+    from tests.pages import distinct_pages
+
+    many = api_server.root / "web-many"
+    distinct_pages(many, 12)
+    outside = tmp_path / "outside.tif"
+    shutil.copy(PAGES / "phototest.tif", outside)
+    os.symlink(outside, many / "link-out.tif")
+    page = browser.new_page()
+    page.goto(api_server.url + "/")
+    page.fill("#token", api_server.create_key("manager"))
+    page.click("#save-token")
+    page.wait_for_selector("#auth-status:has-text('connected')")
+    page.fill("#folder", "/etc")
+    page.click("#start")
+    page.wait_for_selector("#form-error:has-text('Could not start the job')")
+    refused = page.locator("#form-error").inner_text()
+    assert str(api_server.root) in refused and "403" not in refused, refused
+
+    page.fill("#folder", "web-many")
+    page.click("#start")
+    page.wait_for_selector("#job-status:has-text('running')", timeout=60_000)
+    job = page.locator("#job-id").inner_text()
+    page.wait_for_selector(f"#job-rows tr:has-text('{job}'):has-text('running')", timeout=30_000)
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("#cancel")
+    page.wait_for_timeout(500)
+    assert page.locator("#job-status").inner_text() == "running"  # not without a yes
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel")
+    page.wait_for_selector("#job-status:has-text('cancelled')", timeout=120_000)
+    assert page.eval_on_selector("#bar", "bar => bar.value") < 100
+    assert "not read (cancelled)" in page.locator("#counts").inner_text()
+    assert "web-many" in page.locator(f"#job-rows tr:has-text('{job}')").inner_text()
+
+    page.reload()  # the job panel survives, with what it showed
+    page.wait_for_selector(f"#job-id:has-text('{job}')")
+    page.wait_for_selector("#skipped:not([hidden]) tbody tr:has-text('link-out.tif')")
+    assert "outside_input_root" in page.locator("#skipped").inner_text()
+    assert page.locator("#read-unread").is_visible()
+
+    broken = tmp_path / "my scan.png"
+    broken.write_bytes(b"not really a png")
+    page.set_input_files("#files", [str(broken), str(PAGES / "phototest.tif")])
+    page.click("#start")
+    page.wait_for_selector("#failures:not([hidden]) tbody tr", timeout=180_000)
+    first = page.locator("#job-id").inner_text()
+    assert page.locator("#failures tbody tr").nth(0).inner_text().startswith("my scan.png")
+    assert "uploaded files" in page.locator("#job-about").inner_text()
+    page.click("#retry-failed")
+    page.wait_for_selector(f"#job-about:has-text('retries job {first}')")
+    page.wait_for_selector("#job-status:has-text('completed')", timeout=180_000)
+    assert page.locator("#job-id").inner_text() != first
+    assert (
+        page.locator("#counts").inner_text().startswith("0/0 pages · 1/1 files · 0 ok · 1 failed")
+    )

@@ -136,8 +136,12 @@ def _check_width(width: int, most: int) -> None:
 
 
 def _shown(entry: FileEntry, job: JobDep) -> FileEntry:
-    """The entry with its names as the owner gave them, not the server's paths."""
-    entry.path = shown_path(entry.path, job.params)
+    """The entry with its names as the owner gave them, not the server's paths (its
+    error's message included)."""
+    server, entry.path = entry.path, shown_path(entry.path, job.params)
+    if entry.error:
+        message = entry.error.message.replace(server, entry.path)
+        entry.error = entry.error.model_copy(update={"message": message})
     if entry.duplicate_of:
         entry.duplicate_of = shown_path(entry.duplicate_of, job.params)
     return entry
