@@ -21,7 +21,7 @@ from ocr_ray.page_view import file_identity, page_image_as_read, page_words
 from ocr_ray.params import JobParams
 from ocr_ray.plugins import Word
 
-_JPEG_QUALITY = 85  # text stays crisp at screen widths; a page is 100-300 kB
+_JPEG_QUALITY = 85  # text stays crisp at screen widths; 1200 pixels wide: 160-540 kB
 
 
 @dataclass(frozen=True)

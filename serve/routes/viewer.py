@@ -4,6 +4,7 @@ text and word boxes. Owner-only, as every job route is."""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
@@ -31,6 +32,37 @@ _DEFAULT_WIDTH = 1200
 @functools.lru_cache(maxsize=1)
 def _renders(max_bytes: int) -> RenderCache:
     return RenderCache(max_bytes)
+
+
+@dataclass(frozen=True)
+class ShownPage:
+    """The page a request for an image or words is about, and the width asked."""
+
+    record: FileRecord
+    page: PageResult
+    width: int
+
+
+def _shown_page(
+    job: JobDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    file_id: FileId,
+    n: PageNumber,
+    width: Width = _DEFAULT_WIDTH,
+) -> ShownPage:
+    """The file's page ``n`` at ``width``: 404 for no such page, 422 for too wide."""
+    if width > settings.viewer_max_width:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            f"width: at most {settings.viewer_max_width} pixels on this server"
+            " (OCR_RAY_VIEWER_MAX_WIDTH)",
+        )
+    record, page = _page(store, job, file_id, n)
+    return ShownPage(record, page, width)
+
+
+PageDep = Annotated[ShownPage, Depends(_shown_page)]
 
 
 @router.get("", response_model=FilesPage, responses=errors(404, 422))
@@ -69,42 +101,25 @@ def file_detail(job: JobDep, store: StoreDep, file_id: FileId) -> FileDetail:
         **errors(403, 404, 410, 422),
     },
 )
-def page_image_route(
-    job: JobDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    file_id: FileId,
-    n: PageNumber,
-    width: Width = _DEFAULT_WIDTH,
-) -> Response:
+def page_image_route(job: JobDep, settings: SettingsDep, shown: PageDep) -> Response:
     """The page as it was read (turned upright and levelled as its record says), at
     most ``width`` pixels wide, rendered from the input: 410 if it has vanished or
     changed since."""
-    _check_width(width, settings.viewer_max_width)
-    record, page = _page(store, job, file_id, n)
+    renders = _renders(settings.viewer_cache_bytes)
     try:
-        image = page_image(job.params, record, page, width, _renders(settings.viewer_cache_bytes))
+        image = page_image(job.params, shown.record, shown.page, shown.width, renders)
     except FileError as exc:
         raise _unreadable(exc) from exc
     return Response(image.data, media_type=image.media_type, headers={"Cache-Control": "private"})
 
 
 @router.get("/{file_id}/pages/{n}/words", response_model=PageWords, responses=errors(404, 422))
-def page_words(
-    job: JobDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    file_id: FileId,
-    n: PageNumber,
-    width: Width = _DEFAULT_WIDTH,
-) -> PageWords:
+def page_words(job: JobDep, store: StoreDep, shown: PageDep) -> PageWords:
     """Each word's text, confidence and box in the pixels of the page image at
     ``width``; none for a page the engine did not read (its text layer's, or blank)."""
-    _check_width(width, settings.viewer_max_width)
-    record, page = _page(store, job, file_id, n)
-    assert record.sha256 is not None
-    blob = store.page_words(job_id=job.id, sha256=record.sha256, page=page.number)
-    size, words = scaled_words(blob, width)
+    assert shown.record.sha256 is not None
+    blob = store.page_words(job_id=job.id, sha256=shown.record.sha256, page=shown.page.number)
+    size, words = scaled_words(blob, shown.width)
     return PageWords(
         width=size[0] if size else None,
         height=size[1] if size else None,
@@ -125,14 +140,6 @@ def _terms(q: str | None) -> tuple[str, ...]:
             status.HTTP_422_UNPROCESSABLE_ENTITY, f"q: at most {MAX_TERMS} words, not {len(terms)}"
         )
     return terms
-
-
-def _check_width(width: int, most: int) -> None:
-    if width > most:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
-            f"width: at most {most} pixels on this server (OCR_RAY_VIEWER_MAX_WIDTH)",
-        )
 
 
 def _shown(entry: FileEntry, job: JobDep) -> FileEntry:
