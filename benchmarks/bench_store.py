@@ -164,15 +164,22 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
     texts = [page_text(rng, args.chars) for _ in range(997)]
-    base = Path(tempfile.mkdtemp(prefix="ocr-ray-store-"))
     pages = args.records * args.pages
     print(f"{args.records:,} records, {pages:,} pages of {args.chars} characters", flush=True)
+    for kind, url, work in each_store(args.stores, args.mongo_url):
+        _report(kind, fill(url, args, texts), work, args)
+
+
+def each_store(stores: str, mongo_url: str | None) -> Iterator[tuple[str, str, Path]]:
+    """Each store of the comma list ``stores`` in turn, new and empty in a folder of its
+    own: (kind, URL, folder); the folder is removed once the caller is done with it."""
+    base = Path(tempfile.mkdtemp(prefix="ocr-ray-bench-"))
     try:
-        for kind in args.stores.split(","):
+        for kind in stores.split(","):
             work = base / kind
             work.mkdir()
-            with _store_at(kind, work, args.mongo_url) as url:
-                _report(kind, fill(url, args, texts), work, args)
+            with _store_at(kind, work, mongo_url) as url:
+                yield kind, url, work
             shutil.rmtree(work)
     finally:
         shutil.rmtree(base, ignore_errors=True)

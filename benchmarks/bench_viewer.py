@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_store import _store_at, page_text  # noqa: E402
+from benchmarks.bench_store import each_store, page_text  # noqa: E402
 from ocr_ray.exceptions import ErrorCode  # noqa: E402
 from ocr_ray.models import (  # noqa: E402
     ErrorInfo,
@@ -179,21 +177,13 @@ def main() -> None:
     parser.add_argument("--mongo-url", help="a mongod to use instead of the test-time server")
     args = parser.parse_args()
     rare = args.files * 2 // 3 + 1  # not a failed file, not one to review
-    base = Path(tempfile.mkdtemp(prefix="ocr-ray-viewer-"))
     print(f"{args.files:,} files of {args.pages} pages of {args.chars} characters", flush=True)
-    try:
-        for kind in args.stores.split(","):
-            work = base / kind
-            work.mkdir()
-            with _store_at(kind, work, args.mongo_url) as url:
-                store = open_store(url)
-                print(f"{kind}: written in {fill(store, args, rare):.0f} s", flush=True)
-                measure(store, args, rare)
-                if kind == "sqlite":
-                    _plans(url)
-            shutil.rmtree(work)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    for kind, url, _ in each_store(args.stores, args.mongo_url):
+        store = open_store(url)
+        print(f"{kind}: written in {fill(store, args, rare):.0f} s", flush=True)
+        measure(store, args, rare)
+        if kind == "sqlite":
+            _plans(url)
 
 
 if __name__ == "__main__":
