@@ -121,15 +121,15 @@ def shown_path(path: str, params: JobParams) -> str:
     return os.path.basename(path)
 
 
-def shown_inputs(params: JobParams) -> list[str]:
-    """A job's inputs as its owner knows them: folders under the input root they chose
-    from, or "uploaded files" for an upload."""
+def shown_inputs(params: JobParams, most: int) -> list[str]:
+    """A job's first ``most`` inputs as its owner knows them: folders under the input
+    root they chose from, or "uploaded files" for an upload."""
     root = params.input_root
     if root is None:
-        return list(params.paths)
+        return list(params.paths[:most])
     uploaded = os.path.basename(os.path.dirname(root)) == "uploads"
     shown = []
-    for path in params.paths:
+    for path in params.paths[:most]:
         inside = os.path.relpath(path, root)
         if inside == ".":
             shown.append(UPLOADED if uploaded else root)

@@ -309,7 +309,8 @@ class MongoStore:
             # One term through the index (the longest: likely the rarest); the rest are
             # checked here, as a server may scan for an $all.
             wanted["terms"] = max(query.terms, key=len)
-        shown = ["row", "path", "status", "brief", *(["record", "terms"] if query.terms else [])]
+        checked = len(query.terms) > 1
+        shown = ["row", "path", "status", "brief", *(["terms"] if checked else [])]
         job = self._jobs.find_one({"_id": job_id}, {"rows": 1}) or {}
         last, low, span = int(job.get("rows", 0)), query.after, query.limit
         found: list[dict[str, Any]] = []
@@ -317,9 +318,22 @@ class MongoStore:
             high = min(last, low + span)
             window = {**wanted, "row": {"$gt": low, "$lte": high}}
             docs = self._files.find(window, shown).sort("row", 1)
+            if not checked:  # every file found is shown: the server stops at the page
+                docs = docs.limit(query.limit - len(found))
             found += [d for d in docs if set(query.terms) <= set(d.get("terms", query.terms))]
             low, span = high, min(span * 2, _WIDEST_WINDOW)
-        return [_entry(doc, query.terms) for doc in found[: query.limit]]
+        entries = [_entry(doc) for doc in found[: query.limit]]
+        if query.terms:
+            self._match_pages(job_id, entries, query.terms)
+        return entries
+
+    def _match_pages(self, job_id: str, entries: list[FileEntry], terms: tuple[str, ...]) -> None:
+        """Each found file's pages that hold every term, from its record (read for the
+        page of files only)."""
+        rows = {entry.id: entry for entry in entries}
+        wanted = {"job_id": job_id, "row": {"$in": list(rows)}}
+        for doc in self._files.find(wanted, ["row", "record"]):
+            rows[doc["row"]].matched_pages = matched_pages(load_record(doc["record"]), terms)
 
     def get_file(self, *, job_id: str, file_id: int) -> FileRecord | None:
         doc = self._files.find_one({"job_id": job_id, "row": file_id}, {"record": 1})
@@ -361,11 +375,8 @@ def _new_file(job_id: str, path: str, seq: int, row: int) -> dict[str, Any]:
     return {"job_id": job_id, "path": path_key(path), "seq": seq, "row": row, "status": _PENDING}
 
 
-def _entry(doc: dict[str, Any], terms: tuple[str, ...]) -> FileEntry:
-    entry = entry_of(doc["row"], printable(key_path(doc["path"])), doc["status"], doc.get("brief"))
-    if terms:
-        entry.matched_pages = matched_pages(load_record(doc["record"]), terms)
-    return entry
+def _entry(doc: dict[str, Any]) -> FileEntry:
+    return entry_of(doc["row"], printable(key_path(doc["path"])), doc["status"], doc.get("brief"))
 
 
 def _final_file(record: FileRecord, mark: str) -> dict[str, Any]:

@@ -144,7 +144,7 @@ async def progress(job_id: str, store: StoreDep, user: UserDep) -> Progress:
 def shown_progress(row: JobRow) -> Progress:
     """A job's progress with its inputs named as its owner knows them."""
     progress = progress_of(row)
-    progress.inputs = shown_inputs(row.params)[: len(progress.inputs)]
+    progress.inputs = shown_inputs(row.params, most=len(progress.inputs))
     return progress
 
 
